@@ -1,0 +1,211 @@
+"""Typed config schemas (Hydra structured configs) and every cross-field check, in one place.
+
+The schema is registered as ``base_config`` and sits under ``conf/config.yaml``, so a typo'd key or
+a wrong type fails at composition. Keys added with ``+key=...`` and combinations that do not make
+sense are caught by :func:`validate` before any compute starts, with a one-line message naming the key.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+
+class ConfigError(ValueError):
+    """A configuration problem, reported before any work starts."""
+
+
+@dataclass
+class MethodConfig:
+    name: str = "base"
+    trainer: str = "none"  # none | sft | rl
+    lr: float = 0.0
+    # START: the first `stage1_frac` of the optimizer steps update thinking tokens only; then `stage2`.
+    stage1_frac: float = 0.0
+    stage2: str = "full"  # full | answer | none
+
+
+@dataclass
+class AlgoConfig:
+    name: str = "dapo"
+    loss_type: str = "dapo"  # TRL GRPOConfig.loss_type
+    scale_rewards: str = "group"  # group | batch | none
+    beta: float = 0.0  # KL coefficient; 0 = no reference model
+    epsilon: float = 0.2
+    epsilon_high: float = 0.2
+    mask_truncated_completions: bool = False
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 30  # optimizer steps, the same for every training method
+    prompts_per_step: int = 8
+    num_generations: int = 8  # completions per prompt (RL)
+    max_completion_length: int = 64
+    temperature: float = 1.0
+    warmup_steps: int = 0
+    max_grad_norm: float = 1.0
+
+
+@dataclass
+class MicroArch:
+    hidden_size: int = 128
+    num_layers: int = 4
+    num_heads: int = 4
+    intermediate_size: int = 256
+    max_position_embeddings: int = 384
+
+
+@dataclass
+class WarmStart:
+    steps: int = 800
+    batch_size: int = 32
+    lr: float = 2e-3
+    items_per_suite: int = 20000
+    val_items: int = 200
+    seed: int = 0
+    threads: int = 0  # 0 = all cores (the build runs once, before the runs start)
+
+
+@dataclass
+class Modes:
+    """Warm-start behaviour-mode mixture (research.md §4): probabilities of the careful thinking."""
+
+    math_careful: list[float] = field(default_factory=lambda: [0.85, 0.45, 0.2])  # by hops 1..3
+    gqa_careful: list[float] = field(default_factory=lambda: [0.85, 0.55, 0.3])  # by people 2..4
+    gqa_answer: dict[str, float] = field(
+        default_factory=lambda: {"follow": 0.85, "shortcut": 0.1, "hedge": 0.05})
+
+
+@dataclass
+class MicroConfig:
+    arch: MicroArch = field(default_factory=MicroArch)
+    warm_start: WarmStart = field(default_factory=WarmStart)
+    modes: Modes = field(default_factory=Modes)
+    # generator knobs of each suite's warm-start traces
+    suites: dict[str, Any] = field(default_factory=lambda: {"micro_math": {}, "micro_gqa": {"shortcut_p": 0.5}})
+
+
+@dataclass
+class ModelConfig:
+    name: str = "micro"
+    kind: str = "micro"  # micro (built and cached by the harness) | hf (a hub id or local path)
+    path: Optional[str] = None
+    micro: MicroConfig = field(default_factory=MicroConfig)
+
+
+@dataclass
+class DataConfig:
+    name: str = "micro_math"  # a registered suite
+    n_train: int = 512
+    n_test: int = 200
+    gen_seed: int = 1234  # fixed across run seeds: every run of a sweep sees the same items
+    reward: str = "em"
+    params: dict[str, Any] = field(default_factory=dict)  # the suite's own knobs
+
+
+@dataclass
+class EvalConfig:
+    batch_size: int = 64
+    max_gen_toks: int = 64
+    nothink: bool = True  # also evaluate with an empty thinking prefilled (nothink_acc, thinking_gain)
+
+
+@dataclass
+class LoggerConfig:
+    backend: str = "wandb"  # wandb | none
+    mode: str = "offline"  # offline | online
+    project: str = "starbench"
+    entity: Optional[str] = None
+
+
+@dataclass
+class Config:
+    method: MethodConfig = field(default_factory=MethodConfig)
+    algo: AlgoConfig = field(default_factory=AlgoConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    seed: int = 0
+    threads: int = 0  # torch threads of this run; 0 = all cores (sweeps set 1)
+    sweep_name: str = "single"
+    cache_dir: str = "outputs/cache"
+
+
+def register_configs() -> None:
+    ConfigStore.instance().store(name="base_config", node=Config)
+
+
+CHOICES = {
+    "method.trainer": ("none", "sft", "rl"),
+    "method.stage2": ("full", "answer", "none"),
+    "algo.loss_type": ("grpo", "bnpo", "dr_grpo", "dapo", "cispo", "sapo", "luspo", "vespo"),
+    "algo.scale_rewards": ("group", "batch", "none"),
+    "model.kind": ("micro", "hf"),
+    "logger.backend": ("wandb", "none"),
+    "logger.mode": ("offline", "online"),
+}
+
+
+OPEN_DICTS = ("data.params", "model.micro.suites", "model.micro.modes.gqa_answer")
+
+
+def _get(cfg: DictConfig, dotted: str) -> Any:
+    return OmegaConf.select(cfg, dotted)
+
+
+def validate(cfg: DictConfig) -> Config:
+    """Check ``cfg`` against the schema and across fields; return it as a typed object.
+
+    Raises :class:`ConfigError` naming the offending key and how to fix it.
+    """
+    plain = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+    plain.pop("hydra", None)
+    schema = OmegaConf.structured(Config)
+    OmegaConf.set_struct(schema, True)  # keys outside the schema (e.g. from `+key=`) are errors
+    for free_form in OPEN_DICTS:  # their keys are checked by their owners (e.g. the suite's signature)
+        OmegaConf.set_struct(OmegaConf.select(schema, free_form), False)
+    try:
+        merged = OmegaConf.merge(schema, plain)
+    except OmegaConfBaseException as e:
+        key = getattr(e, "full_key", None) or "?"
+        raise ConfigError(f"invalid config key '{key}': {str(e).splitlines()[0]}") from None
+    for key, allowed in CHOICES.items():
+        if _get(merged, key) not in allowed:
+            raise ConfigError(f"{key}={_get(merged, key)!r} is not one of {list(allowed)}")
+    m, t = merged.method, merged.train
+    if not 0.0 <= m.stage1_frac <= 1.0:
+        raise ConfigError(f"method.stage1_frac={m.stage1_frac} must be in [0, 1]")
+    if m.trainer != "rl" and (m.stage1_frac > 0 or m.stage2 != "full"):
+        raise ConfigError(f"method.stage1_frac/method.stage2 are START options, but method={m.name} uses "
+                          f"trainer={m.trainer}; use method=start or drop them")
+    if m.trainer != "none" and m.lr <= 0:
+        raise ConfigError(f"method.lr={m.lr} must be > 0 for a training method")
+    for key in ("steps", "prompts_per_step", "num_generations", "max_completion_length"):
+        if getattr(t, key) < 1:
+            raise ConfigError(f"train.{key}={getattr(t, key)} must be >= 1")
+    if m.trainer == "rl" and t.num_generations < 2:
+        raise ConfigError("train.num_generations must be >= 2: group-relative advantages need two samples")
+    if merged.model.kind == "hf" and not merged.model.path:
+        raise ConfigError("model.kind=hf needs model.path (a hub id or a local directory)")
+    _validate_suite(merged.data)
+    return OmegaConf.to_object(merged)
+
+
+def _validate_suite(data: DictConfig) -> None:
+    from harness.suites import SUITES
+
+    if data.name not in SUITES:
+        raise ConfigError(f"data.name={data.name!r} is not a registered suite; choose from {sorted(SUITES)}")
+    accepted = set(inspect.signature(SUITES[data.name].__init__).parameters) - {"self", "kw", "reward"}
+    unknown = sorted(set(data.params) - accepted)
+    if unknown:
+        raise ConfigError(f"data.params.{unknown[0]} is not a parameter of suite {data.name}; "
+                          f"valid: {sorted(accepted)}")

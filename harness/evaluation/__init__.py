@@ -1,0 +1,1 @@
+"""Evaluation: lm-eval tasks written per run, scored with the suite's own verifier."""

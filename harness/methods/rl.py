@@ -1,0 +1,106 @@
+"""``rl`` (and START): TRL GRPOTrainer with the suite's verifier as reward.
+
+``method=rl`` trains the whole completion. ``method=start`` uses the same trainer, reward and
+algorithm, and only changes which tokens carry loss, step by step (``span_mask``). The algorithm
+(GRPO, Dr. GRPO, DAPO, RLOO-style) is a config value mapped onto ``GRPOConfig``.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from datasets import Dataset
+from transformers import AutoModelForCausalLM
+from trl import GRPOConfig, GRPOTrainer
+
+from harness.methods.base import CurveLogger, TrainContext, TrainOutput, register_trainer
+from harness.methods.span_mask import span_for_step, span_mask
+from harness.micro.tokenizer import THINK_CLOSE
+from harness.prompts import format_prompt
+from harness.suites import Item, Suite
+from harness.suites.format import parse_completion
+
+
+class SuiteReward:
+    """The suite's verifier as a TRL reward function; also counts generated tokens and logs modes."""
+
+    def __init__(self, suite: Suite, items: list[Item]) -> None:
+        self.suite, self.items = suite, {it.id: it for it in items}
+        self.__name__ = f"{suite.name}_{suite.reward_kind}"
+        self.tokens_generated = 0
+        self.completions = 0
+
+    def __call__(self, prompts, completions, completion_ids, id, log_metric=None, **_: Any) -> list[float]:
+        scores = [self.suite.score_completion(parse_completion(c), self.items[i]) for c, i in zip(completions, id)]
+        self.tokens_generated += sum(len(ids) for ids in completion_ids)
+        self.completions += len(completions)
+        if log_metric is not None:
+            for key in scores[0]:
+                if key != "reward":
+                    log_metric(f"suite/{key}", statistics.fmean(s[key] for s in scores))
+        return [s["reward"] for s in scores]
+
+
+class SpanMaskedGRPOTrainer(GRPOTrainer):
+    """GRPOTrainer whose loss covers only the span the START schedule names for the current step.
+
+    Uses TRL's ``tool_mask`` hook (pinned trl==1.16.0) and recomputes ``num_items_in_batch`` from the
+    masked tokens, so token-normalised losses divide by the *active* token count.
+    """
+
+    def __init__(self, *args, think_end_id: int, stage1_frac: float, stage2: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.think_end_id, self.stage1_frac, self.stage2 = think_end_id, stage1_frac, stage2
+
+    def current_span(self) -> str:
+        if self.stage1_frac == 0 and self.stage2 == "full":
+            return "full"
+        return span_for_step(self.state.global_step, self.args.max_steps, self.stage1_frac, self.stage2)
+
+    def _generate_and_score_completions(self, inputs):
+        out = super()._generate_and_score_completions(inputs)
+        mask = span_mask(out["completion_ids"], self.think_end_id, self.current_span())
+        if mask is None:
+            return out
+        if "tool_mask" in out:
+            mask = mask * out["tool_mask"]
+        out["tool_mask"] = mask
+        out["num_items_in_batch"] = self.accelerator.gather((out["completion_mask"] * mask).sum()).sum()
+        return out
+
+
+def grpo_args(ctx: TrainContext) -> GRPOConfig:
+    cfg, t, a = ctx.cfg, ctx.cfg.train, ctx.cfg.algo
+    return GRPOConfig(
+        output_dir=str(ctx.run_dir / "trainer"), max_steps=t.steps,
+        per_device_train_batch_size=t.prompts_per_step * t.num_generations, num_generations=t.num_generations,
+        max_completion_length=t.max_completion_length, temperature=t.temperature,
+        learning_rate=cfg.method.lr, lr_scheduler_type="constant", warmup_steps=t.warmup_steps,
+        max_grad_norm=t.max_grad_norm, weight_decay=0.0,
+        loss_type=a.loss_type, scale_rewards=a.scale_rewards, beta=a.beta, epsilon=a.epsilon,
+        epsilon_high=a.epsilon_high, mask_truncated_completions=a.mask_truncated_completions,
+        use_cpu=True, bf16=False, logging_steps=1, save_strategy="no", report_to=[],
+        seed=cfg.seed, data_seed=cfg.seed,
+    )
+
+
+@register_trainer("rl")
+def train_rl(ctx: TrainContext) -> TrainOutput:
+    m = ctx.cfg.method
+    rows = [{"prompt": format_prompt(ctx.tokenizer, it.question), "id": it.id} for it in ctx.train_items]
+    reward = SuiteReward(ctx.suite, ctx.train_items)
+    curve = CurveLogger(ctx.run_dir / "curve.jsonl")
+    model = AutoModelForCausalLM.from_pretrained(ctx.base_path, dtype="float32")
+    trainer = SpanMaskedGRPOTrainer(
+        model=model, reward_funcs=[reward], args=grpo_args(ctx), train_dataset=Dataset.from_list(rows),
+        processing_class=ctx.tokenizer, callbacks=[curve],
+        think_end_id=ctx.tokenizer.convert_tokens_to_ids(THINK_CLOSE), stage1_frac=m.stage1_frac, stage2=m.stage2,
+    )
+    trainer.train()
+    checkpoint = ctx.run_dir / "checkpoint"
+    trainer.save_model(str(checkpoint))
+    ctx.tokenizer.save_pretrained(checkpoint)
+    return TrainOutput(checkpoint=checkpoint, optimizer_steps=trainer.state.global_step,
+                       completions_sampled=reward.completions, tokens_generated=reward.tokens_generated,
+                       curve=curve.rows)

@@ -1,0 +1,34 @@
+"""``sft``: TRL SFTTrainer on the reference traces of the training prompts (completion-only loss)."""
+
+from __future__ import annotations
+
+from datasets import Dataset
+from transformers import AutoModelForCausalLM
+
+from harness.methods.base import CurveLogger, TrainContext, TrainOutput, register_trainer
+from harness.prompts import format_prompt
+from harness.suites.format import render_completion
+
+
+@register_trainer("sft")
+def train_sft(ctx: TrainContext) -> TrainOutput:
+    from trl import SFTConfig, SFTTrainer
+
+    cfg, t = ctx.cfg, ctx.cfg.train
+    rows = [{"prompt": format_prompt(ctx.tokenizer, it.question),
+             "completion": render_completion(*ctx.suite.reference(it))} for it in ctx.train_items]
+    args = SFTConfig(
+        output_dir=str(ctx.run_dir / "trainer"), max_steps=t.steps, per_device_train_batch_size=t.prompts_per_step,
+        learning_rate=cfg.method.lr, lr_scheduler_type="constant", warmup_steps=t.warmup_steps,
+        max_grad_norm=t.max_grad_norm, weight_decay=0.0, use_cpu=True, bf16=False, logging_steps=1,
+        save_strategy="no", report_to=[], seed=cfg.seed, data_seed=cfg.seed, completion_only_loss=True,
+    )
+    model = AutoModelForCausalLM.from_pretrained(ctx.base_path, dtype="float32")
+    curve = CurveLogger(ctx.run_dir / "curve.jsonl")
+    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
+                         processing_class=ctx.tokenizer, callbacks=[curve])
+    trainer.train()
+    checkpoint = ctx.run_dir / "checkpoint"
+    trainer.save_model(str(checkpoint))
+    ctx.tokenizer.save_pretrained(checkpoint)
+    return TrainOutput(checkpoint=checkpoint, optimizer_steps=trainer.state.global_step, curve=curve.rows)

@@ -1,0 +1,46 @@
+"""Validate the micro world before building on it (research.md §4, §6).
+
+Per suite, on the validation split: greedy accuracy and mode rates, sampled pass@k, and the fraction
+of k-sample groups whose rewards are all equal (no RL signal). Written into the build report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import statistics
+
+import torch
+
+from harness.config import MicroConfig
+from harness.generation import generate
+from harness.prompts import format_prompt
+from harness.suites import get_suite
+from harness.suites.format import parse_completion
+
+PASS_K = 8
+
+
+def validate_world(model, tokenizer, micro: MicroConfig, max_new_tokens: int = 64) -> dict:
+    from harness.micro.build import MICRO_SUITES
+
+    report = {}
+    for name in MICRO_SUITES:
+        suite = get_suite(name, **micro.suites.get(name, {}))
+        items = suite.generate("val", micro.warm_start.val_items, random.Random(micro.warm_start.seed))
+        prompts = [format_prompt(tokenizer, it.question) for it in items]
+        greedy = [suite.score_completion(parse_completion(c), it)
+                  for c, it in zip(generate(model, tokenizer, prompts, max_new_tokens), items)]
+        torch.manual_seed(micro.warm_start.seed)
+        sampled = generate(model, tokenizer, prompts[:64], max_new_tokens, num_return_sequences=PASS_K,
+                           do_sample=True)
+        groups = [[suite.score_completion(parse_completion(c), it)["reward"]
+                   for c in sampled[i * PASS_K:(i + 1) * PASS_K]] for i, it in enumerate(items[:64])]
+        keys = greedy[0].keys()
+        report[name] = {
+            **{f"greedy_{k}": statistics.fmean(g[k] for g in greedy) for k in keys},
+            f"pass@{PASS_K}": statistics.fmean(float(max(g) > 0) for g in groups),
+            "frac_reward_zero_std": statistics.fmean(float(len(set(g)) == 1) for g in groups),
+            "modes": dataclasses.asdict(micro.modes),
+        }
+    return report

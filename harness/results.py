@@ -1,0 +1,126 @@
+"""The run-folder contract: ``results.json``, the budget record, provenance, atomic writes.
+
+Every file a result is read from is written to a temporary name and renamed into place, so a
+crashed run never leaves a half-written file that looks like a result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+RESULTS_FILE = "results.json"
+TRACKED_LIBRARIES = ("torch", "transformers", "trl", "accelerate", "datasets", "lm_eval", "hydra-core",
+                     "wandb", "math-verify", "numpy", "pandas")
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` atomically (temp file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+
+
+@dataclass
+class Budget:
+    """What a run consumed; the analysis compares these before it compares runs."""
+
+    base_checkpoint_hash: str = ""
+    prompt_ids_hash: str = ""
+    optimizer_steps: int = 0
+    completions_sampled: int = 0
+    tokens_generated: int = 0
+    wall_time_s: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def hash_strings(values: list[str]) -> str:
+    h = hashlib.sha256()
+    for v in values:
+        h.update(v.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def hash_checkpoint(folder: Path) -> str:
+    """Hash of a checkpoint's weight files (stable across copies of the same weights)."""
+    h = hashlib.sha256()
+    files = sorted(p for p in Path(folder).glob("*.safetensors")) or sorted(Path(folder).glob("*.bin"))
+    if not files:
+        return "unhashed:" + str(folder)  # a hub id: the analysis still compares it by name
+    for p in files:
+        with open(p, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def library_versions() -> dict[str, str]:
+    out = {}
+    for name in TRACKED_LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def git_commit() -> str:
+    """The commit of the harness checkout (with ``-dirty`` when it has uncommitted changes)."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return sha + ("-dirty" if dirty else "")
+
+
+@dataclass
+class RunResult:
+    status: str  # ok | failed | running
+    method: str
+    data: str
+    algo: str
+    seed: int
+    model: str
+    sweep: str
+    budget: Budget = field(default_factory=Budget)
+    metrics: dict[str, float] = field(default_factory=dict)
+    checkpoint: str = ""
+    config_hash: str = ""
+    error: str | None = None
+    versions: dict[str, str] = field(default_factory=library_versions)
+    git_commit: str = field(default_factory=git_commit)
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["budget"] = self.budget.to_json()
+        return d

@@ -1,0 +1,112 @@
+"""The only orchestrator: base checkpoint -> method.train -> evaluate -> write results.
+
+One call of :func:`run` is one job: it writes everything into ``run_dir`` (see README, "Outputs").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import random
+import time
+import traceback
+from pathlib import Path
+
+import torch
+import transformers
+from transformers import AutoTokenizer
+
+from harness.config import Config
+from harness.evaluation.lm_eval_bridge import lm_eval_command, run_lm_eval, summarize, write_tasks
+from harness.methods import TrainContext, TrainOutput, get_trainer
+from harness.results import (RESULTS_FILE, Budget, RunResult, hash_checkpoint, hash_strings, read_json,
+                             write_json, write_jsonl, write_text)
+from harness.suites import get_suite
+from harness.threads import torch_threads
+from harness.tracking import Tracker
+
+log = logging.getLogger(__name__)
+
+
+def config_hash(cfg: Config) -> str:
+    return hashlib.sha256(json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def base_checkpoint(cfg: Config) -> Path | str:
+    if cfg.model.kind == "micro":
+        from harness.micro.build import ensure_micro_model
+
+        return ensure_micro_model(cfg.model.micro, cfg.cache_dir)
+    return cfg.model.path
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+    transformers.set_seed(seed)
+
+
+def run(cfg: Config, run_dir: Path) -> RunResult:
+    """Train (if the method trains) and evaluate; always leave a ``results.json`` saying how it ended."""
+    run_dir = Path(run_dir)
+    result = RunResult(status="running", method=cfg.method.name, data=cfg.data.name, algo=cfg.algo.name,
+                       seed=cfg.seed, model=cfg.model.name, sweep=cfg.sweep_name, config_hash=config_hash(cfg))
+    write_json(run_dir / RESULTS_FILE, result.to_json())
+    tracker = Tracker(cfg, run_dir)
+    started = time.time()
+    try:
+        with torch_threads(cfg.threads):
+            _run(cfg, run_dir, result, tracker)
+        result.status = "ok"
+    except Exception as e:  # recorded, then re-raised so the launcher sees the failure too
+        result.status, result.error = "failed", f"{type(e).__name__}: {e}"
+        write_text(run_dir / "error.txt", traceback.format_exc())
+        raise
+    finally:
+        result.budget.wall_time_s = round(time.time() - started, 3)
+        write_json(run_dir / RESULTS_FILE, result.to_json())
+        tracker.finish(result)
+    return result
+
+
+def _run(cfg: Config, run_dir: Path, result: RunResult, tracker: Tracker) -> None:
+    seed_everything(cfg.seed)
+    base = base_checkpoint(cfg)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    suite = get_suite(cfg.data.name, reward=cfg.data.reward, **cfg.data.params)
+    n_train = cfg.train.steps * cfg.train.prompts_per_step
+    train_items = suite.generate("train", n_train, random.Random(cfg.data.gen_seed))
+    test_items = suite.generate("test", cfg.data.n_test, random.Random(cfg.data.gen_seed + 1))
+    write_jsonl(run_dir / "data" / "train.jsonl", [it.to_json() for it in train_items])
+    result.budget = Budget(base_checkpoint_hash=hash_checkpoint(base),
+                           prompt_ids_hash=hash_strings(sorted(it.question for it in train_items)))
+
+    if cfg.method.trainer == "none":
+        trained = TrainOutput(checkpoint=Path(base))
+    else:
+        ctx = TrainContext(cfg=cfg, suite=suite, train_items=train_items, base_path=Path(base), run_dir=run_dir,
+                           tokenizer=tokenizer)
+        trained = get_trainer(cfg.method.trainer)(ctx)
+        tracker.log_curve(trained.curve)
+    result.checkpoint = str(trained.checkpoint)
+    result.budget.optimizer_steps = trained.optimizer_steps
+    result.budget.completions_sampled = trained.completions_sampled
+    result.budget.tokens_generated = trained.tokens_generated
+
+    task_dir = run_dir / "lm_eval" / "tasks"
+    tasks = write_tasks(task_dir, suite, dict(cfg.data.params), test_items, tokenizer, cfg.eval)
+    write_text(run_dir / "lm_eval_command.txt",
+               lm_eval_command(trained.checkpoint, task_dir, tasks, cfg.eval, run_dir / "lm_eval" / "cli") + "\n")
+    raw = run_lm_eval(trained.checkpoint, task_dir, tasks, cfg.eval)
+    metrics, records = summarize(raw, suite, tokenizer, cfg.eval)
+    write_json(run_dir / "lm_eval" / "results.json", {k: v for k, v in raw.items() if k != "samples"})
+    write_jsonl(run_dir / "samples.jsonl", records)
+    result.metrics = metrics
+    tracker.log_eval(metrics, records)
+
+
+def previous_status(run_dir: Path) -> dict | None:
+    path = Path(run_dir) / RESULTS_FILE
+    return read_json(path) if path.exists() else None

@@ -1,0 +1,151 @@
+"""A Suite is one object that is dataset, evaluator and reward at once (nanochat's Task idea).
+
+The same ``score``/``reward`` methods serve the lm-eval scorer and the RL reward, so evaluation and
+training cannot drift apart. Suites are registered by name; ``data=<name>`` selects one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from harness.suites.format import Parsed
+
+SUITES: dict[str, type[Suite]] = {}
+
+
+def register_suite(cls: type[Suite]) -> type[Suite]:
+    SUITES[cls.name] = cls
+    return cls
+
+
+def get_suite(name: str, **params: Any) -> Suite:
+    if name not in SUITES:
+        raise KeyError(f"unknown suite {name!r}; registered suites: {sorted(SUITES)}")
+    return SUITES[name](**params)
+
+
+@dataclass
+class Item:
+    """One question with its gold answer(s); ``meta`` holds what the generator knows about it."""
+
+    id: str
+    question: str
+    gold: str
+    aliases: list[str] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.aliases = list(self.aliases) or [self.gold]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "question": self.question, "gold": self.gold,
+                "aliases": self.aliases, "meta": self.meta}
+
+
+REQUIRED_FIELDS = ("id", "question", "gold")
+
+
+def read_items(path: Path) -> list[Item]:
+    """Read a suite's JSONL split; a malformed row is an error naming the file and line."""
+    items = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
+            missing = [k for k in REQUIRED_FIELDS if k not in row]
+            if missing:
+                raise ValueError(f"{path}:{lineno}: missing field(s) {missing}")
+            items.append(Item(id=str(row["id"]), question=row["question"], gold=str(row["gold"]),
+                              aliases=list(row.get("aliases") or [row["gold"]]), meta=row.get("meta", {})))
+    if not items:
+        raise ValueError(f"{path}: empty split")
+    return items
+
+
+HELD_OUT = {"test": "test", "val": "val"}  # every other split name draws from the training pool
+
+
+def split_of(question: str) -> str:
+    """The split a question belongs to: 10% test, 10% validation, 80% training pool."""
+    bucket = int(hashlib.sha256(question.encode()).hexdigest()[:8], 16) % 10
+    return {0: "test", 1: "val"}.get(bucket, "train")
+
+
+def _bucket(split: str) -> str:
+    return HELD_OUT.get(split, "train")
+
+
+class Suite(ABC):
+    """Dataset + prompt + verifier. Subclasses set ``name`` and implement the abstract methods."""
+
+    name: ClassVar[str]
+    #: the metric keys ``classify`` returns (format-health and mode metrics), averaged per suite
+    mode_metrics: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, reward: str = "em") -> None:
+        self.reward_kind = reward
+
+    # --- data -------------------------------------------------------------------------------
+    def make_item(self, rng: random.Random, item_id: str) -> Item:
+        """One generated item (suites with a generator override this)."""
+        raise NotImplementedError(f"suite {self.name} has no generator; give it a data file")
+
+    def generate(self, split: str, n: int, rng: random.Random) -> list[Item]:
+        """Make ``n`` distinct items of ``split``.
+
+        Splits are disjoint by construction: an item belongs to the split its question hashes to
+        (``split_of``), so no seed or size can put a test question into training data.
+        """
+        items: list[Item] = []
+        seen: set[str] = set()
+        attempts = 0
+        while len(items) < n:
+            attempts += 1
+            if attempts > 200 * n + 1000:
+                raise ValueError(f"suite {self.name}: cannot make {n} distinct {split!r} items; "
+                                 "the item space is too small for this size")
+            item = self.make_item(rng, f"{self.name}-{split}-{len(items)}")
+            if item.question in seen or split_of(item.question) != _bucket(split):
+                continue
+            seen.add(item.question)
+            items.append(item)
+        return items
+
+    @abstractmethod
+    def reference(self, item: Item) -> tuple[str, str]:
+        """The gold (thinking, answer) pair: SFT's target."""
+
+    # --- verifier ---------------------------------------------------------------------------
+    @abstractmethod
+    def correct(self, answer: str, item: Item) -> float:
+        """1.0 when ``answer`` is right (the eval accuracy)."""
+
+    def reward(self, answer: str, item: Item) -> float:
+        """The training reward; by default the same as ``correct``."""
+        return self.correct(answer, item)
+
+    def classify(self, parsed: Parsed, item: Item) -> dict[str, float]:
+        """Name the behaviour mode a completion used (0/1 per key in ``mode_metrics``)."""
+        return {}
+
+    def score_completion(self, parsed: Parsed, item: Item) -> dict[str, float]:
+        """All per-item numbers for one completion; unclosed thinking is wrong and earns no reward."""
+        closed = parsed.answer is not None
+        out = {
+            "acc": self.correct(parsed.answer, item) if closed else 0.0,
+            "reward": self.reward(parsed.answer, item) if closed else 0.0,
+            "no_think_close": float(not closed),
+            "empty_think": float(parsed.empty_think),
+        }
+        out.update(self.classify(parsed, item))
+        return out

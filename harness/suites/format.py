@@ -1,0 +1,57 @@
+"""The completion format shared by every suite: ``<think>…</think><answer>…</answer>``.
+
+Parsing never guesses: a completion whose thinking never closes has no answer (it is reported as
+``no_think_close`` and scored wrong), and an empty thinking is reported as ``empty_think``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from harness.micro.tokenizer import ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE, THINK_OPEN
+
+
+@dataclass(frozen=True)
+class Parsed:
+    thinking: str
+    answer: str | None  # None when the thinking never closed
+    think_closed: bool
+
+    @property
+    def empty_think(self) -> bool:
+        return self.think_closed and not self.thinking.strip()
+
+
+def parse_completion(text: str) -> Parsed:
+    """Split a completion at the end-of-thinking marker.
+
+    ``text`` is what the model generated after the prompt; a leading ``<think>`` is optional (the
+    prompt may have opened the thinking). The answer is the text inside ``<answer>`` (or, without
+    the tag, everything after ``</think>``), stripped.
+    """
+    body = text.lstrip()
+    if body.startswith(THINK_OPEN):
+        body = body[len(THINK_OPEN):]
+    if THINK_CLOSE not in body:
+        return Parsed(thinking=body, answer=None, think_closed=False)
+    thinking, _, rest = body.partition(THINK_CLOSE)
+    rest = rest.strip()
+    if rest.startswith(ANSWER_OPEN):
+        rest = rest[len(ANSWER_OPEN):]
+    answer = rest.split(ANSWER_CLOSE)[0].strip()
+    return Parsed(thinking=thinking.strip(), answer=answer, think_closed=True)
+
+
+def render_completion(thinking: str, answer: str) -> str:
+    """The canonical completion text for a thinking and an answer (SFT targets, warm-start traces)."""
+    return f"{THINK_OPEN}{thinking}{THINK_CLOSE}{ANSWER_OPEN}{answer}{ANSWER_CLOSE}"
+
+
+NOTHINK_PREFILL = f"{THINK_OPEN}{THINK_CLOSE}{ANSWER_OPEN}"
+
+_WS = re.compile(r"\s+")
+
+
+def squash(text: str) -> str:
+    return _WS.sub(" ", text).strip()

@@ -1,0 +1,51 @@
+"""Sweep-level behaviour: progress lines from the run folders, and the analysis at the end.
+
+Progress is read from the ``results.json`` of every run folder in the sweep (each job writes
+``running`` first, then ``ok``/``failed``), so it is right whichever process prints it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from harness.results import RESULTS_FILE, read_json
+
+log = logging.getLogger("harness.sweep")
+
+
+def sweep_status(sweep_dir: Path) -> dict[str, list[str]]:
+    status: dict[str, list[str]] = {}
+    for path in sorted(Path(sweep_dir).glob(f"*/{RESULTS_FILE}")):
+        try:
+            state = read_json(path).get("status", "unknown")
+        except ValueError:
+            state = "unreadable"
+        status.setdefault(state, []).append(path.parent.name)
+    return status
+
+
+def report_progress(sweep_dir: Path, event: str) -> None:
+    counts = Counter({k: len(v) for k, v in sweep_status(sweep_dir).items()})
+    log.info("[sweep %s] %s | done %d, running %d, failed %d", Path(sweep_dir).name, event,
+             counts["ok"], counts["running"], counts["failed"])
+
+
+class SweepEnd(Callback):
+    """After a multirun: print the final status and write the analysis of whatever finished."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        status = sweep_status(sweep_dir)
+        for name in status.get("failed", []):
+            log.error("failed run: %s (see %s)", name, sweep_dir / name / "error.txt")
+        report_progress(sweep_dir, "sweep finished")
+        from analysis.report import analyze
+
+        out = analyze(sweep_dir)
+        log.info("analysis written to %s", out)

@@ -1,0 +1,49 @@
+"""Shared fixtures: Hydra composition of the real configs, and a tiny micro base model built once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from harness.__main__ import CONF_DIR
+from harness.config import register_configs, validate
+
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["model=micro_tiny", "logger=none", "train.steps=2", "train.prompts_per_step=2", "train.num_generations=2",
+        "train.max_completion_length=24", "data.n_test=6", "eval.max_gen_toks=24", "threads=1"]
+
+
+def compose_cfg(overrides: list[str]):
+    register_configs()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose(config_name="config", overrides=overrides, return_hydra_config=False)
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="session")
+def tiny_base(cache_dir) -> Path:
+    """The micro_tiny base checkpoint, built once per test session."""
+    from harness.micro.build import ensure_micro_model
+
+    cfg = validate(compose_cfg(TINY + [f"cache_dir={cache_dir}"]))
+    return ensure_micro_model(cfg.model.micro, cache_dir)
+
+
+def run_harness(args: list[str], cwd: Path = ROOT, check: bool = True) -> subprocess.CompletedProcess:
+    """Run ``python -m harness`` in a subprocess (as a user would), capturing its output."""
+    proc = subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, "HYDRA_FULL_ERROR": "0"}, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"harness failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc

@@ -1,0 +1,79 @@
+"""Every config composes; bad keys, types, options and combinations fail before any work, by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra.errors import ConfigCompositionException
+from omegaconf.errors import ConfigKeyError, ValidationError
+
+from harness.__main__ import CONF_DIR
+from harness.config import ConfigError, validate
+from tests.conftest import compose_cfg, run_harness
+
+GROUPS = ["method", "algo", "model", "data", "eval", "logger", "train"]
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
+def test_every_config_composes_and_validates(group, option):
+    cfg = validate(compose_cfg([f"{group}={option}"]))
+    assert getattr(cfg, group) is not None
+
+
+@pytest.mark.parametrize("sweep", options("sweep"))
+def test_every_sweep_composes(sweep):
+    cfg = validate(compose_cfg([f"+sweep={sweep}"]))
+    assert cfg.sweep_name == sweep and cfg.threads == 1
+
+
+def test_method_configs_share_budgets():
+    cfgs = [validate(compose_cfg([f"method={m}"])) for m in ("sft", "rl", "start")]
+    assert len({(c.train.steps, c.train.prompts_per_step, c.seed) for c in cfgs}) == 1
+
+
+def test_typo_key_fails():
+    with pytest.raises(ConfigCompositionException, match="lrr"):
+        compose_cfg(["method.lrr=0.1"])
+
+
+def test_wrong_type_fails():
+    with pytest.raises((ConfigCompositionException, ValidationError), match="steps"):
+        compose_cfg(["train.steps=many"])
+
+
+def test_unknown_option_lists_choices():
+    with pytest.raises(ConfigCompositionException, match="Available options") as e:
+        compose_cfg(["method=ppo"])
+    assert "start" in str(e.value)
+
+
+@pytest.mark.parametrize("override,key", [("+foo.bar=1", "foo"), ("+method.extra=1", "extra")])
+def test_added_unknown_key_fails_in_validation(override, key):
+    with pytest.raises(ConfigError, match=key):
+        validate(compose_cfg([override]))
+
+
+@pytest.mark.parametrize("overrides,match", [
+    (["method=sft", "method.stage1_frac=0.5"], "START options"),
+    (["method=start", "method.stage2=half"], "method.stage2"),
+    (["method=rl", "train.num_generations=1"], "num_generations"),
+    (["data=micro_gqa", "+data.params.shortcut_pp=0.3"], "shortcut_pp"),
+    (["algo.loss_type=ppo"], "algo.loss_type"),
+    (["model.kind=hf"], "model.path"),
+])
+def test_incompatible_combinations_fail(overrides, match):
+    with pytest.raises(ConfigError, match=match):
+        validate(compose_cfg(overrides))
+
+
+def test_cli_config_error_is_one_line_and_exits_2(tmp_path):
+    proc = run_harness(["+foo=1", f"hydra.run.dir={tmp_path}"], check=False)
+    assert proc.returncode == 2
+    assert "config error" in proc.stdout + proc.stderr and "foo" in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "results.json").exists()

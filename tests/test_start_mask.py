@@ -1,0 +1,117 @@
+"""START's span masks: exact-zero gradients outside the trained span, and an active-token normaliser.
+
+The trainer under test is the real ``SpanMaskedGRPOTrainer`` (TRL's GRPOTrainer with the tool_mask
+hook); only generation is replaced by a fixed batch, so the loss path is TRL's own.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from datasets import Dataset
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from trl import GRPOConfig, GRPOTrainer
+
+from harness.methods.rl import SpanMaskedGRPOTrainer
+from harness.methods.span_mask import span_for_step, span_mask, thinking_mask
+from harness.micro.tokenizer import THINK_CLOSE
+
+COMPLETIONS = ["<think>Abe=47</think><answer>47</answer>", "<think>Abe=Bob=12</think><answer>1</answer>",
+               "<think>no end in sight", "<think></think><answer>3</answer>"]
+ADVANTAGES = [1.0, -0.5, 0.25, -1.0]
+
+
+def test_thinking_mask_marks_through_first_end_marker():
+    ids = torch.tensor([[5, 6, 9, 7, 8, 9], [5, 5, 5, 5, 5, 5]])
+    assert thinking_mask(ids, 9).tolist() == [[1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 1]]
+    assert span_mask(ids, 9, "answer").tolist() == [[0, 0, 0, 1, 1, 1], [0, 0, 0, 0, 0, 0]]
+    assert span_mask(ids, 9, "full") is None
+    with pytest.raises(ValueError, match="span"):
+        span_mask(ids, 9, "middle")
+
+
+@pytest.mark.parametrize("step,frac,stage2,span", [
+    (0, 0.5, "full", "think"), (4, 0.5, "full", "think"), (5, 0.5, "full", "full"),
+    (5, 0.5, "answer", "answer"), (9, 0.5, "none", "think"), (0, 0.0, "full", "full"), (9, 1.0, "answer", "think"),
+])
+def test_schedule(step, frac, stage2, span):
+    assert span_for_step(step, 10, frac, stage2) == span
+
+
+def make_trainer(base, tmp_path, loss_type, stage1_frac, stage2):
+    tok = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForCausalLM.from_pretrained(base)
+    args = GRPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, num_generations=2, max_steps=10,
+                      loss_type=loss_type, beta=0.0, use_cpu=True, bf16=False, report_to=[])
+    trainer = SpanMaskedGRPOTrainer(
+        model=model, reward_funcs=[lambda completions, **_: [0.0] * len(completions)], args=args,
+        train_dataset=Dataset.from_list([{"prompt": "Abe=47. Abe?"}] * 4), processing_class=tok,
+        think_end_id=tok.convert_tokens_to_ids(THINK_CLOSE), stage1_frac=stage1_frac, stage2=stage2)
+    trainer.current_gradient_accumulation_steps = 1
+    return trainer, tok
+
+
+def fixed_batch(tok):
+    prompt = tok(["<|user|>Abe=47. Abe?<|assistant|>"] * 4, return_tensors="pt")
+    comp = tok(COMPLETIONS, return_tensors="pt", padding=True, padding_side="right")
+    return {"prompt_ids": prompt["input_ids"], "prompt_mask": prompt["attention_mask"],
+            "completion_ids": comp["input_ids"], "completion_mask": comp["attention_mask"],
+            "advantages": torch.tensor(ADVANTAGES),
+            "num_items_in_batch": comp["attention_mask"].sum()}
+
+
+def loss_and_logp_grad(trainer, tok, monkeypatch):
+    """Run the subclass's batch hook on a fixed batch, then TRL's loss; return batch, loss, d loss/d logp."""
+    monkeypatch.setattr(GRPOTrainer, "_generate_and_score_completions", lambda self, inputs: fixed_batch(tok))
+    batch = trainer._generate_and_score_completions(None)
+    captured = {}
+    original = trainer._get_per_token_logps_and_entropies
+
+    def capture(*args, **kwargs):
+        logps, entropies, aux = original(*args, **kwargs)
+        logps.retain_grad()
+        captured["logps"] = logps
+        return logps, entropies, aux
+
+    monkeypatch.setattr(trainer, "_get_per_token_logps_and_entropies", capture)
+    trainer.model.train()
+    loss = trainer._compute_loss(trainer.model, batch)
+    loss.backward()
+    return batch, loss, captured["logps"].grad
+
+
+@pytest.mark.parametrize("loss_type", ["dapo", "grpo", "dr_grpo", "bnpo"])
+def test_stage1_gradient_is_exactly_zero_on_answer_tokens(tiny_base, tmp_path, monkeypatch, loss_type):
+    trainer, tok = make_trainer(tiny_base, tmp_path, loss_type, stage1_frac=0.5, stage2="full")
+    batch, loss, grad = loss_and_logp_grad(trainer, tok, monkeypatch)
+    think = thinking_mask(batch["completion_ids"], trainer.think_end_id).bool()
+    real = batch["completion_mask"].bool()
+    assert torch.all(grad[~think] == 0), "answer tokens got gradient in stage 1"
+    assert torch.all(grad[think & real] != 0), "thinking tokens got no gradient"
+    assert [p.grad is not None and p.grad.abs().sum() > 0 for p in trainer.model.parameters()].count(True) > 0
+
+
+def test_answer_stage_gradient_is_exactly_zero_on_thinking_tokens(tiny_base, tmp_path, monkeypatch):
+    trainer, tok = make_trainer(tiny_base, tmp_path, "dapo", stage1_frac=0.0, stage2="answer")
+    batch, _, grad = loss_and_logp_grad(trainer, tok, monkeypatch)
+    think = thinking_mask(batch["completion_ids"], trainer.think_end_id).bool()
+    real = batch["completion_mask"].bool()
+    assert torch.all(grad[think] == 0)
+    assert torch.all(grad[~think & real] != 0)
+
+
+def test_dapo_normaliser_counts_only_active_tokens(tiny_base, tmp_path, monkeypatch):
+    trainer, tok = make_trainer(tiny_base, tmp_path, "dapo", stage1_frac=1.0, stage2="full")
+    batch, loss, _ = loss_and_logp_grad(trainer, tok, monkeypatch)
+    active = batch["completion_mask"] * batch["tool_mask"]
+    assert batch["num_items_in_batch"] == active.sum() < batch["completion_mask"].sum()
+    # On-policy the clipped ratio is 1, so each active token contributes -A; DAPO averages over active tokens.
+    expected = -(torch.tensor(ADVANTAGES)[:, None] * active).sum() / active.sum()
+    assert torch.allclose(loss, expected, atol=1e-6)
+
+
+def test_full_span_leaves_batch_untouched(tiny_base, tmp_path, monkeypatch):
+    trainer, tok = make_trainer(tiny_base, tmp_path, "dapo", stage1_frac=0.0, stage2="full")
+    monkeypatch.setattr(GRPOTrainer, "_generate_and_score_completions", lambda self, inputs: fixed_batch(tok))
+    batch = trainer._generate_and_score_completions(None)
+    assert "tool_mask" not in batch and batch["num_items_in_batch"] == batch["completion_mask"].sum()
