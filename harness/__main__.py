@@ -48,10 +48,10 @@ def main(dcfg: DictConfig) -> None:
         log.info("%s: ok; %s", run_dir.name, ", ".join(f"{k}={v:.3f}" for k, v in result.metrics.items()
                                                        if k.endswith(("/acc", "/thinking_gain"))))
     except Exception:
-        log.exception("%s failed (recorded in %s)", run_dir.name, run_dir / "results.json")
         if not multirun:
             raise
         # In a sweep one failure must not stop the other runs: it is recorded as `failed` in results.json.
+        log.exception("%s failed (recorded in %s)", run_dir.name, run_dir / "results.json")
     finally:
         if multirun:
             report_progress(Path(hc.sweep.dir), f"end {run_dir.name}")

@@ -25,11 +25,13 @@ class MicroMath(Suite):
     name = "micro_math"
     mode_metrics = ("mode_careful", "answer_follows")
 
-    def __init__(self, min_hops: int = 1, max_hops: int = 3, n_literals: int = 4,
-                 n_distractors: int = 1, **kw: Any) -> None:
+    def __init__(self, min_hops: int = 1, max_hops: int = 3, n_literals: int = 3,
+                 n_distractors: int = 0, **kw: Any) -> None:
         super().__init__(**kw)
         if not 1 <= min_hops <= max_hops:
             raise ValueError(f"micro_math needs 1 <= min_hops <= max_hops, got {min_hops}, {max_hops}")
+        if not 1 <= n_literals <= 5:
+            raise ValueError(f"micro_math needs 1 <= n_literals <= 5 (no digit repeats), got {n_literals}")
         if max_hops + n_literals + n_distractors > len(VARIABLES):
             raise ValueError("micro_math: max_hops + n_literals + n_distractors exceeds the 26 variables")
         self.min_hops, self.max_hops = min_hops, max_hops
@@ -40,7 +42,11 @@ class MicroMath(Suite):
         names = rng.sample(VARIABLES, self.n_literals + hops + self.n_distractors)
         literals, chain_vars, distract = (names[: self.n_literals], names[self.n_literals: self.n_literals + hops],
                                           names[self.n_literals + hops:])
-        values = rng.sample(range(10, 100), self.n_literals)
+        # no digit is used twice among the values: each digit identifies its value and its place, so
+        # copying a two-digit value is unambiguous for a character-level model
+        tens = rng.sample(range(1, 10), self.n_literals)
+        units = rng.sample([d for d in range(10) if d not in tens], self.n_literals)
+        values = [10 * t + u for t, u in zip(tens, units)]
         statements = [f"{v}={n}." for v, n in zip(literals, values)]
         chain = [literals[0], *chain_vars]  # chain[i+1] = chain[i]
         statements += [f"{b}={a}." for a, b in zip(chain, chain[1:])]

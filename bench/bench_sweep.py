@@ -1,0 +1,85 @@
+"""Time the matched ablation sweep and compare RL and START step times; report peak memory of one run.
+
+    python bench/bench_sweep.py [--sweep ablation] [--out outputs/bench]
+
+Runs ``python -m harness +sweep=<sweep>`` into a fresh sweep folder (the micro base model is reused
+from ``cache_dir`` when already built; ``--fresh-cache`` builds it anew and times that too), then
+reads every run's ``results.json`` and ``curve.jsonl``: wall time per method, TRL's per-step
+``step_time`` for rl vs start, and the peak RSS of one single ``method=rl`` run in a child process.
+Prints a Markdown block to paste into ``bench/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def harness(args: list[str]) -> float:
+    start = time.time()
+    subprocess.run([sys.executable, "-m", "harness", *args], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.time() - start
+
+
+def step_times(sweep_dir: Path) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = defaultdict(list)
+    for curve in sweep_dir.glob("*/curve.jsonl"):
+        method = json.loads((curve.parent / "results.json").read_text())["method"]
+        out[method] += [r["step_time"] for r in map(json.loads, curve.read_text().splitlines()) if "step_time" in r]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sweep", default="ablation")
+    ap.add_argument("--out", default="outputs/bench")
+    ap.add_argument("--fresh-cache", action="store_true", help="build the micro model anew (first-run time)")
+    args = ap.parse_args()
+    out = (ROOT / args.out).resolve()
+    sweep_dir = out / f"sweep_{args.sweep}"
+    cache = out / "cache" if args.fresh_cache else ROOT / "outputs/cache"
+    shutil.rmtree(sweep_dir, ignore_errors=True)
+    if args.fresh_cache:
+        shutil.rmtree(cache, ignore_errors=True)
+    overrides = [f"+sweep={args.sweep}", f"hydra.sweep.dir={sweep_dir}", f"cache_dir={cache}"]
+    first = harness(overrides)
+    rerun = harness(overrides)
+
+    walls: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for path in sweep_dir.glob("*/results.json"):
+        r = json.loads(path.read_text())
+        walls[(r["method"], r["data"])].append(r["budget"]["wall_time_s"])
+    steps = step_times(sweep_dir)
+    rss_before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    harness(["method=rl", "threads=1", "logger=none", f"cache_dir={cache}", f"hydra.run.dir={out / 'rss_run'}"])
+    peak_mb = max(rss_before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+
+    rl, st = statistics.fmean(steps["rl"]), statistics.fmean(steps["start"])
+    print(f"## {date.today()} · {platform.node()} · {platform.processor() or platform.machine()}, "
+          f"{len(os.sched_getaffinity(0))} cores\n")
+    print(f"Command: `python bench/bench_sweep.py --sweep {args.sweep}{' --fresh-cache' if args.fresh_cache else ''}`\n")
+    print(f"- sweep wall time: {first:.0f} s ({'including' if args.fresh_cache else 'excluding'} the micro build)")
+    print(f"- re-running the finished sweep: {rerun:.1f} s ({100 * rerun / first:.1f}% of the first run)")
+    print(f"- RL step time {rl:.3f} s, START step time {st:.3f} s, ratio START/RL {st / rl:.3f}")
+    print(f"- peak RSS of one `method=rl` run (1 thread): {peak_mb:.0f} MB\n")
+    print("| method | data | runs | mean wall time per run (s) |\n| --- | --- | --- | --- |")
+    for (m, d), w in sorted(walls.items()):
+        print(f"| {m} | {d} | {len(w)} | {statistics.fmean(w):.1f} |")
+
+
+if __name__ == "__main__":
+    main()

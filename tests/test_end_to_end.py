@@ -1,0 +1,89 @@
+"""End to end through ``python -m harness``: the smoke sweep, resume-by-skip, the lm_eval command,
+determinism, and the invariance "start with stage1_frac=0 and stage2=full ≡ rl"."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+
+import pytest
+from transformers import AutoModelForCausalLM
+
+from harness.results import hash_checkpoint, read_json
+from tests.conftest import ROOT, TINY, run_harness
+
+
+@pytest.fixture(scope="module")
+def smoke_sweep(tmp_path_factory, cache_dir, tiny_base):
+    sweep_dir = tmp_path_factory.mktemp("smoke")
+    proc = run_harness(["+sweep=smoke", f"hydra.sweep.dir={sweep_dir}", f"cache_dir={cache_dir}"])
+    return sweep_dir, proc
+
+
+def test_smoke_sweep_writes_every_run_and_the_analysis(smoke_sweep):
+    sweep_dir, proc = smoke_sweep
+    results = {r["method"]: r for r in (read_json(p) for p in sweep_dir.glob("*/results.json"))}
+    assert sorted(results) == ["base", "rl", "sft", "start"]
+    assert all(r["status"] == "ok" for r in results.values()), proc.stdout[-2000:]
+    for r in results.values():
+        assert {"micro_math/acc", "micro_math/nothink_acc", "micro_math/thinking_gain", "micro_math/think_tokens",
+                "micro_math/no_think_close", "micro_math/empty_think"} <= set(r["metrics"])
+        assert r["versions"]["trl"] == "1.16.0" and r["git_commit"]
+    budgets = {m: r["budget"] for m, r in results.items()}
+    assert len({b["base_checkpoint_hash"] for b in budgets.values()}) == 1
+    assert budgets["sft"]["optimizer_steps"] == budgets["rl"]["optimizer_steps"] == budgets["start"]["optimizer_steps"] == 2
+    assert budgets["sft"]["prompt_ids_hash"] == budgets["rl"]["prompt_ids_hash"] == budgets["start"]["prompt_ids_hash"]
+    assert budgets["rl"]["completions_sampled"] == budgets["start"]["completions_sampled"] == 8
+    assert budgets["rl"]["tokens_generated"] > 0 and budgets["base"]["optimizer_steps"] == 0
+    for name in ("comparison.md", "comparison.csv", "shortcut.png", "shortcut.pdf", "status.md"):
+        assert (sweep_dir / "analysis" / name).stat().st_size > 0
+    assert "done 4" in proc.stdout  # sweep progress lines
+    run = next(p.parent for p in sweep_dir.glob("*method=rl*/results.json"))
+    AutoModelForCausalLM.from_pretrained(run / "checkpoint")  # stock transformers loads it
+    assert list((run / "wandb").glob("offline-run-*"))  # W&B offline, nothing touched the network
+    assert (run / "curve.jsonl").read_text().count("\n") == 2
+
+
+def test_relaunch_skips_finished_runs(smoke_sweep, cache_dir):
+    sweep_dir, _ = smoke_sweep
+    before = {p: p.stat().st_mtime_ns for p in sweep_dir.glob("*/results.json")}
+    proc = run_harness(["+sweep=smoke", f"hydra.sweep.dir={sweep_dir}", f"cache_dir={cache_dir}"])
+    assert proc.stdout.count("skip ") == 4
+    assert before == {p: p.stat().st_mtime_ns for p in sweep_dir.glob("*/results.json")}
+
+
+def test_lm_eval_command_reproduces_recorded_scores(smoke_sweep, tmp_path):
+    sweep_dir, _ = smoke_sweep
+    run = next(p.parent for p in sweep_dir.glob("*method=sft*/results.json"))
+    cmd = shlex.split((run / "lm_eval_command.txt").read_text())
+    out_idx = cmd.index("--output_path") + 1
+    cmd[out_idx] = str(tmp_path / "cli")
+    subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True, timeout=600)
+    cli = json.loads(next((tmp_path / "cli").rglob("results_*.json")).read_text())["results"]
+    recorded = read_json(run / "results.json")["metrics"]
+    assert cli["micro_math"]["acc,none"] == recorded["micro_math/acc"]
+    assert cli["micro_math_nothink"]["acc,none"] == recorded["micro_math/nothink_acc"]
+
+
+def single_run(tmp_path, cache_dir, name: str, *overrides: str) -> dict:
+    run_dir = tmp_path / name
+    run_harness([*TINY, f"cache_dir={cache_dir}", f"hydra.run.dir={run_dir}", *overrides])
+    result = read_json(run_dir / "results.json")
+    result["weights"] = hash_checkpoint(run_dir / "checkpoint")
+    return result
+
+
+def test_same_config_and_seed_give_identical_numbers_and_weights(tmp_path, cache_dir, tiny_base):
+    a = single_run(tmp_path, cache_dir, "a", "method=rl")
+    b = single_run(tmp_path, cache_dir, "b", "method=rl")
+    assert a["metrics"] == b["metrics"] and a["weights"] == b["weights"]
+    assert a["budget"]["tokens_generated"] == b["budget"]["tokens_generated"]
+
+
+def test_start_without_stage1_equals_rl(tmp_path, cache_dir, tiny_base):
+    rl = single_run(tmp_path, cache_dir, "rl", "method=rl")
+    start = single_run(tmp_path, cache_dir, "start", "method=start", "method.stage1_frac=0", "method.stage2=full")
+    masked = single_run(tmp_path, cache_dir, "masked", "method=start", "method.stage1_frac=1.0")
+    assert start["weights"] == rl["weights"] and start["metrics"] == rl["metrics"]
+    assert masked["weights"] != rl["weights"]
