@@ -53,7 +53,7 @@ def shortcut_plot(runs: pd.DataFrame, out_dir: Path, level: float = 0.95) -> lis
         FigureCanvasAgg(fig)
         for ax, suite in zip(fig.subplots(1, len(suites), squeeze=False)[0], suites, strict=True):
             _panel(ax, summary[summary["suite"] == suite], suite, level)
-        fig.suptitle("Shortcut diagnostics: thinking gain and independence rate by method")
+        fig.suptitle("Shortcut diagnostics by method")
         fig.legend(*fig.axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=2, frameon=False)
         paths = [Path(out_dir) / "shortcut.png", Path(out_dir) / "shortcut.pdf"]
         fig.savefig(paths[0], dpi=150)

@@ -76,7 +76,7 @@ class WarmStart:
 class Modes:
     """Warm-start behaviour-mode mixture (research.md §4): probabilities of the careful thinking."""
 
-    math_careful: list[float] = field(default_factory=lambda: [0.85, 0.45, 0.2])  # by hops 1..3
+    math_careful: list[float] = field(default_factory=lambda: [0.9, 0.6, 0.3, 0.15])  # by steps 1..4
     gqa_careful: list[float] = field(default_factory=lambda: [0.85, 0.55, 0.3])  # by people 2..4
     gqa_answer: dict[str, float] = field(
         default_factory=lambda: {"follow": 0.85, "shortcut": 0.1, "hedge": 0.05})

@@ -1,10 +1,14 @@
-"""``micro_math``: verifiable pointer chasing, e.g. ``Kim=47. Eve=Kim. Abe=Eve. Abe?`` -> ``47``.
+"""``micro_math``: verifiable composition of memorised functions, e.g. ``h(q(7))?`` -> ``1``.
 
-The careful thinking walks the chain one lookup at a time (``Abe=Eve. Eve=Kim. Kim=47.``): each step
-copies the question's statement about the name it just wrote, a procedure a tiny model learns
-(names have distinct initials, so each lookup key is distinctive). The *guess* mode names one of the
-question's numbers without walking the chain, right with chance 1/``n_literals`` only. Warm-start
-traces mix the two with a probability that falls with the number of hops (research.md §4).
+The micro world has a few secret digit functions (``f g h p q r s t``: each maps 0–9 to 0–9, drawn
+from ``world_seed``). The model learns their tables during the warm start, as a language model
+learns facts; a question composes 1–``max_steps`` of them. The careful thinking applies them one at
+a time, innermost first (``q(7)=3 h(3)=1``): every step is a recalled fact, which a tiny model
+executes reliably. The *shallow* mode applies only the outermost function to the input
+(``h(7)=5``), a true fact but the wrong composition, right by chance (about 1 in 5). Warm-start traces
+choose the careful mode less often the longer the composition (research.md §4: the warm start
+instils modes, post-training re-weights them). In-context retrieval (pointer chasing, key-value
+lookups) was not executable by the micro model within the warm-start budget; recall is.
 """
 
 from __future__ import annotations
@@ -16,8 +20,7 @@ from harness.suites.base import Item, Suite, register_suite
 from harness.suites.format import Parsed
 from harness.suites.scoring import math_equal
 
-VARIABLES = ["Abe", "Bob", "Cal", "Dan", "Eve", "Fay", "Gus", "Hal", "Ivy", "Jon", "Kim", "Lou", "Max",
-             "Ned", "Oli", "Pam", "Quy", "Ray", "Sam", "Tom", "Uma", "Val", "Wes", "Xan", "Yul", "Zed"]
+FUNCTIONS = "fghpqrst"
 
 
 @register_suite
@@ -25,56 +28,53 @@ class MicroMath(Suite):
     name = "micro_math"
     mode_metrics = ("mode_careful", "answer_follows")
 
-    def __init__(self, min_hops: int = 1, max_hops: int = 3, n_literals: int = 3,
-                 n_distractors: int = 0, **kw: Any) -> None:
+    def __init__(self, min_steps: int = 1, max_steps: int = 4, n_functions: int = 8, world_seed: int = 0,
+                 **kw: Any) -> None:
         super().__init__(**kw)
-        if not 1 <= min_hops <= max_hops:
-            raise ValueError(f"micro_math needs 1 <= min_hops <= max_hops, got {min_hops}, {max_hops}")
-        if not 1 <= n_literals <= 5:
-            raise ValueError(f"micro_math needs 1 <= n_literals <= 5 (no digit repeats), got {n_literals}")
-        if max_hops + n_literals + n_distractors > len(VARIABLES):
-            raise ValueError("micro_math: max_hops + n_literals + n_distractors exceeds the 26 variables")
-        self.min_hops, self.max_hops = min_hops, max_hops
-        self.n_literals, self.n_distractors = n_literals, n_distractors
+        if not 1 <= min_steps <= max_steps:
+            raise ValueError(f"micro_math needs 1 <= min_steps <= max_steps, got {min_steps}, {max_steps}")
+        if not 1 <= n_functions <= len(FUNCTIONS):
+            raise ValueError(f"micro_math needs 1 <= n_functions <= {len(FUNCTIONS)}, got {n_functions}")
+        self.min_steps, self.max_steps = min_steps, max_steps
+        world = random.Random(world_seed)
+        self.tables = {f: [world.randrange(10) for _ in range(10)] for f in FUNCTIONS[:n_functions]}
 
     def make_item(self, rng: random.Random, item_id: str) -> Item:
-        hops = rng.randint(self.min_hops, self.max_hops)
-        names = rng.sample(VARIABLES, self.n_literals + hops + self.n_distractors)
-        literals, chain_vars, distract = (names[: self.n_literals], names[self.n_literals: self.n_literals + hops],
-                                          names[self.n_literals + hops:])
-        # no digit is used twice among the values: each digit identifies its value and its place, so
-        # copying a two-digit value is unambiguous for a character-level model
-        tens = rng.sample(range(1, 10), self.n_literals)
-        units = rng.sample([d for d in range(10) if d not in tens], self.n_literals)
-        values = [10 * t + u for t, u in zip(tens, units)]
-        statements = [f"{v}={n}." for v, n in zip(literals, values)]
-        chain = [literals[0], *chain_vars]  # chain[i+1] = chain[i]
-        statements += [f"{b}={a}." for a, b in zip(chain, chain[1:])]
-        statements += [f"{d}={rng.choice(literals[1:] or literals)}." for d in distract]
-        rng.shuffle(statements)
-        query = chain[-1]
-        return Item(id=item_id, question=" ".join(statements) + f" {query}?", gold=str(values[0]),
-                    meta={"hops": hops, "chain": chain[::-1], "literals": [str(v) for v in values]})
+        steps = rng.randint(self.min_steps, self.max_steps)
+        calls = [rng.choice(list(self.tables)) for _ in range(steps)]  # innermost first
+        x = rng.randrange(10)
+        question = str(x)
+        for f in calls:
+            question = f"{f}({question})"
+        return Item(id=item_id, question=question + "?", gold=str(self.apply(calls, x)),
+                    meta={"steps": steps, "calls": calls, "x": x})
+
+    def apply(self, calls: list[str], x: int) -> int:
+        for f in calls:
+            x = self.tables[f][x]
+        return x
 
     def reference(self, item: Item) -> tuple[str, str]:
-        chain = item.meta["chain"]
-        steps = [f"{a}={b}." for a, b in zip(chain, chain[1:])] + [f"{chain[-1]}={item.gold}."]
-        return " ".join(steps), item.gold
+        x, parts = item.meta["x"], []
+        for f in item.meta["calls"]:
+            parts.append(f"{f}({x})={self.tables[f][x]}")
+            x = self.tables[f][x]
+        return " ".join(parts), str(x)
+
+    def shallow(self, item: Item) -> tuple[str, str]:
+        f, x = item.meta["calls"][-1], item.meta["x"]
+        return f"{f}({x})={self.tables[f][x]}", str(self.tables[f][x])
 
     def sample_trace(self, item: Item, rng: random.Random, modes: dict[str, Any]) -> tuple[str, str]:
-        """A warm-start trace: careful with probability ``modes['math_careful'][hops-1]``, else a guess."""
+        """A warm-start trace: careful with probability ``modes['math_careful'][steps-1]``, else shallow."""
         weights = modes["math_careful"]
-        p_careful = weights[min(item.meta["hops"], len(weights)) - 1]
-        if rng.random() < p_careful:
-            return self.reference(item)
-        guess = rng.choice(item.meta["literals"])
-        return f"{item.meta['chain'][0]}={guess}.", guess
+        careful = rng.random() < weights[min(item.meta["steps"], len(weights)) - 1]
+        return self.reference(item) if careful else self.shallow(item)
 
     def correct(self, answer: str, item: Item) -> float:
         return math_equal(answer, item.gold)
 
     def classify(self, parsed: Parsed, item: Item) -> dict[str, float]:
-        careful = parsed.thinking == self.reference(item)[0]
-        conclusion = parsed.thinking.rsplit("=", 1)[-1].strip(" .")
-        return {"mode_careful": float(careful),
-                "answer_follows": float(parsed.answer is not None and parsed.answer == conclusion)}
+        conclusion = parsed.thinking.rsplit("=", 1)[-1].strip()
+        return {"mode_careful": float(parsed.thinking == self.reference(item)[0]),
+                "answer_follows": float(bool(parsed.answer) and parsed.answer == conclusion)}
