@@ -71,7 +71,8 @@ def main() -> None:
     rl, st = statistics.fmean(steps["rl"]), statistics.fmean(steps["start"])
     print(f"## {date.today()} · {platform.node()} · {platform.processor() or platform.machine()}, "
           f"{len(os.sched_getaffinity(0))} cores\n")
-    print(f"Command: `python bench/bench_sweep.py --sweep {args.sweep}{' --fresh-cache' if args.fresh_cache else ''}`\n")
+    flag = " --fresh-cache" if args.fresh_cache else ""
+    print(f"Command: `python bench/bench_sweep.py --sweep {args.sweep}{flag}`\n")
     print(f"- sweep wall time: {first:.0f} s ({'including' if args.fresh_cache else 'excluding'} the micro build)")
     print(f"- re-running the finished sweep: {rerun:.1f} s ({100 * rerun / first:.1f}% of the first run)")
     print(f"- RL step time {rl:.3f} s, START step time {st:.3f} s, ratio START/RL {st / rl:.3f}")

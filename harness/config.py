@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
@@ -95,7 +95,7 @@ class MicroConfig:
 class ModelConfig:
     name: str = "micro"
     kind: str = "micro"  # micro (built and cached by the harness) | hf (a hub id or local path)
-    path: Optional[str] = None
+    path: str | None = None
     micro: MicroConfig = field(default_factory=MicroConfig)
 
 
@@ -121,7 +121,7 @@ class LoggerConfig:
     backend: str = "wandb"  # wandb | none
     mode: str = "offline"  # offline | online
     project: str = "starbench"
-    entity: Optional[str] = None
+    entity: str | None = None
 
 
 @dataclass

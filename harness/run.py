@@ -21,8 +21,17 @@ from transformers import AutoTokenizer
 from harness.config import Config
 from harness.evaluation.lm_eval_bridge import lm_eval_command, run_lm_eval, summarize, write_tasks
 from harness.methods import TrainContext, TrainOutput, get_trainer
-from harness.results import (RESULTS_FILE, Budget, RunResult, hash_checkpoint, hash_strings, read_json,
-                             write_json, write_jsonl, write_text)
+from harness.results import (
+    RESULTS_FILE,
+    Budget,
+    RunResult,
+    hash_checkpoint,
+    hash_strings,
+    read_json,
+    write_json,
+    write_jsonl,
+    write_text,
+)
 from harness.suites import get_suite
 from harness.threads import torch_threads
 from harness.tracking import Tracker

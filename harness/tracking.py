@@ -46,11 +46,13 @@ class Tracker:
 
         self.run.summary.update({f"eval/{k}": v for k, v in metrics.items()})
         columns = [c for c in SAMPLE_COLUMNS if records and c in records[0]]
-        self.run.log({"eval/samples": wandb.Table(columns=columns, data=[[r.get(c) for c in columns] for r in records])})
+        table = wandb.Table(columns=columns, data=[[r.get(c) for c in columns] for r in records])
+        self.run.log({"eval/samples": table})
 
     def finish(self, result) -> None:
         if self.run is None:
             return
-        self.run.summary.update({"status": result.status, **{f"budget/{k}": v for k, v in result.budget.to_json().items()}})
+        budget = {f"budget/{k}": v for k, v in result.budget.to_json().items()}
+        self.run.summary.update({"status": result.status, **budget})
         self.run.finish(exit_code=0 if result.status == "ok" else 1)
         self.run = None

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from hydra.errors import ConfigCompositionException
-from omegaconf.errors import ConfigKeyError, ValidationError
+from omegaconf.errors import ValidationError
 
 from harness.__main__ import CONF_DIR
 from harness.config import ConfigError, validate

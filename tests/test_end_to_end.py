@@ -1,5 +1,6 @@
-"""End to end through ``python -m harness``: the smoke sweep, resume-by-skip, the lm_eval command,
-determinism, and the invariance "start with stage1_frac=0 and stage2=full ≡ rl"."""
+"""End to end through ``python -m harness``: the smoke sweep, resume-by-skip, the lm_eval command
+and determinism. (The invariance "start with stage1_frac=0, stage2=full ≡ rl" is in test_start_mask.py,
+where a varying reward guarantees the weights move.)"""
 
 from __future__ import annotations
 
@@ -32,14 +33,14 @@ def test_smoke_sweep_writes_every_run_and_the_analysis(smoke_sweep):
         assert r["versions"]["trl"] == "1.16.0" and r["git_commit"]
     budgets = {m: r["budget"] for m, r in results.items()}
     assert len({b["base_checkpoint_hash"] for b in budgets.values()}) == 1
-    assert budgets["sft"]["optimizer_steps"] == budgets["rl"]["optimizer_steps"] == budgets["start"]["optimizer_steps"] == 2
-    assert budgets["sft"]["prompt_ids_hash"] == budgets["rl"]["prompt_ids_hash"] == budgets["start"]["prompt_ids_hash"]
+    trained = [budgets[m] for m in ("sft", "rl", "start")]
+    assert {b["optimizer_steps"] for b in trained} == {2} and len({b["prompt_ids_hash"] for b in trained}) == 1
     assert budgets["rl"]["completions_sampled"] == budgets["start"]["completions_sampled"] == 8
     assert budgets["rl"]["tokens_generated"] > 0 and budgets["base"]["optimizer_steps"] == 0
     for name in ("comparison.md", "comparison.csv", "shortcut.png", "shortcut.pdf", "status.md"):
         assert (sweep_dir / "analysis" / name).stat().st_size > 0
     assert "done 4" in proc.stdout  # sweep progress lines
-    run = next(p.parent for p in sweep_dir.glob("*method=rl*/results.json"))
+    run = next(p.parent for p in sweep_dir.glob("*method-rl*/results.json"))
     AutoModelForCausalLM.from_pretrained(run / "checkpoint")  # stock transformers loads it
     assert list((run / "wandb").glob("offline-run-*"))  # W&B offline, nothing touched the network
     assert (run / "curve.jsonl").read_text().count("\n") == 2
@@ -55,7 +56,7 @@ def test_relaunch_skips_finished_runs(smoke_sweep, cache_dir):
 
 def test_lm_eval_command_reproduces_recorded_scores(smoke_sweep, tmp_path):
     sweep_dir, _ = smoke_sweep
-    run = next(p.parent for p in sweep_dir.glob("*method=sft*/results.json"))
+    run = next(p.parent for p in sweep_dir.glob("*method-sft*/results.json"))
     cmd = shlex.split((run / "lm_eval_command.txt").read_text())
     out_idx = cmd.index("--output_path") + 1
     cmd[out_idx] = str(tmp_path / "cli")
@@ -74,16 +75,11 @@ def single_run(tmp_path, cache_dir, name: str, *overrides: str) -> dict:
     return result
 
 
-def test_same_config_and_seed_give_identical_numbers_and_weights(tmp_path, cache_dir, tiny_base):
-    a = single_run(tmp_path, cache_dir, "a", "method=rl")
-    b = single_run(tmp_path, cache_dir, "b", "method=rl")
+@pytest.mark.parametrize("method", ["sft", "rl"])
+def test_same_config_and_seed_give_identical_numbers_and_weights(tmp_path, cache_dir, tiny_base, method):
+    a = single_run(tmp_path, cache_dir, "a", f"method={method}")
+    b = single_run(tmp_path, cache_dir, "b", f"method={method}")
     assert a["metrics"] == b["metrics"] and a["weights"] == b["weights"]
     assert a["budget"]["tokens_generated"] == b["budget"]["tokens_generated"]
-
-
-def test_start_without_stage1_equals_rl(tmp_path, cache_dir, tiny_base):
-    rl = single_run(tmp_path, cache_dir, "rl", "method=rl")
-    start = single_run(tmp_path, cache_dir, "start", "method=start", "method.stage1_frac=0", "method.stage2=full")
-    masked = single_run(tmp_path, cache_dir, "masked", "method=start", "method.stage1_frac=1.0")
-    assert start["weights"] == rl["weights"] and start["metrics"] == rl["metrics"]
-    assert masked["weights"] != rl["weights"]
+    if method == "sft":  # SFT always moves the weights, so the equality above is not vacuous
+        assert a["weights"] != hash_checkpoint(tiny_base)

@@ -115,3 +115,35 @@ def test_full_span_leaves_batch_untouched(tiny_base, tmp_path, monkeypatch):
     monkeypatch.setattr(GRPOTrainer, "_generate_and_score_completions", lambda self, inputs: fixed_batch(tok))
     batch = trainer._generate_and_score_completions(None)
     assert "tool_mask" not in batch and batch["num_items_in_batch"] == batch["completion_mask"].sum()
+
+
+def varying_reward(completions, **_):
+    return [float(len(c) % 3) for c in completions]  # spread within groups: non-zero advantages
+
+
+def train_two_steps(base, tmp_path, trainer_cls, **span):
+    tok = AutoTokenizer.from_pretrained(base)
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(base)
+    args = GRPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, num_generations=4, max_steps=2,
+                      max_completion_length=16, learning_rate=1e-2, beta=0.0, use_cpu=True, bf16=False,
+                      report_to=[], seed=0, logging_steps=1, save_strategy="no")
+    trainer = trainer_cls(model=model, reward_funcs=[varying_reward], args=args, processing_class=tok,
+                          train_dataset=Dataset.from_list([{"prompt": "<|user|>Abe=47. Abe?<|assistant|>"}] * 2),
+                          **span)
+    trainer.train()
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_start_without_stage1_equals_stock_grpo_and_masks_change_it(tiny_base, tmp_path):
+    initial = AutoModelForCausalLM.from_pretrained(tiny_base).state_dict()
+    stock = train_two_steps(tiny_base, tmp_path / "stock", GRPOTrainer)
+    span = {"think_end_id": AutoTokenizer.from_pretrained(tiny_base).convert_tokens_to_ids(THINK_CLOSE)}
+    no_stage1 = train_two_steps(tiny_base, tmp_path / "s0", SpanMaskedGRPOTrainer, stage1_frac=0.0,
+                                stage2="full", **span)
+    # the tiny model's completions never close their thinking, so an answer-only span masks every token
+    answer_only = train_two_steps(tiny_base, tmp_path / "s1", SpanMaskedGRPOTrainer, stage1_frac=0.0,
+                                  stage2="answer", **span)
+    assert any(not torch.equal(stock[k], initial[k]) for k in stock)  # training moved the weights
+    assert all(torch.equal(stock[k], no_stage1[k]) for k in stock)  # bitwise: START(0, full) is GRPO
+    assert all(torch.equal(answer_only[k], initial[k]) for k in stock)  # masked tokens get no update at all

@@ -71,13 +71,18 @@ def write_tasks(task_dir: Path, suite: Suite, suite_params: dict, items: list[It
 
 
 def model_args(checkpoint: Path) -> str:
-    return f"pretrained={Path(checkpoint).resolve()},dtype=float32"
+    path = str(Path(checkpoint).resolve())
+    if "," in path or "=" in path:
+        raise ValueError(f"checkpoint path {path!r} contains ',' or '=', which lm-eval's --model_args string "
+                         "cannot carry; move the output folder (hydra.run.dir / hydra.sweep.dir)")
+    return f"pretrained={path},dtype=float32"
 
 
 def lm_eval_command(checkpoint: Path, task_dir: Path, tasks: list[str], eval_cfg: EvalConfig, out: Path) -> str:
     args = ["lm_eval", "--model", "hf", "--model_args", model_args(checkpoint),
             "--include_path", str(Path(task_dir).resolve()), "--tasks", ",".join(tasks),
-            "--batch_size", str(eval_cfg.batch_size), "--device", "cpu", "--log_samples", "--output_path", str(Path(out).resolve())]
+            "--batch_size", str(eval_cfg.batch_size), "--device", "cpu", "--log_samples",
+            "--output_path", str(Path(out).resolve())]
     return shlex.join(args)
 
 

@@ -9,13 +9,13 @@ applies the same verifier that is the RL reward.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 
 from harness.suites import Item, get_suite
 from harness.suites.format import Parsed, parse_completion
 
 
-@lru_cache(maxsize=None)
+@cache
 def _suite(name: str, reward: str, params_json: str):
     return get_suite(name, reward=reward, **json.loads(params_json))
 

@@ -32,7 +32,8 @@ class SuiteReward:
         self.completions = 0
 
     def __call__(self, prompts, completions, completion_ids, id, log_metric=None, **_: Any) -> list[float]:
-        scores = [self.suite.score_completion(parse_completion(c), self.items[i]) for c, i in zip(completions, id)]
+        scores = [self.suite.score_completion(parse_completion(c), self.items[i])
+                  for c, i in zip(completions, id, strict=True)]
         self.tokens_generated += sum(len(ids) for ids in completion_ids)
         self.completions += len(completions)
         if log_metric is not None:

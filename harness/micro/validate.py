@@ -30,7 +30,7 @@ def validate_world(model, tokenizer, micro: MicroConfig, max_new_tokens: int = 6
         items = suite.generate("val", micro.warm_start.val_items, random.Random(micro.warm_start.seed))
         prompts = [format_prompt(tokenizer, it.question) for it in items]
         greedy = [suite.score_completion(parse_completion(c), it)
-                  for c, it in zip(generate(model, tokenizer, prompts, max_new_tokens), items)]
+                  for c, it in zip(generate(model, tokenizer, prompts, max_new_tokens), items, strict=True)]
         torch.manual_seed(micro.warm_start.seed)
         sampled = generate(model, tokenizer, prompts[:64], max_new_tokens, num_return_sequences=PASS_K,
                            do_sample=True)

@@ -44,7 +44,7 @@ class MicroGQA(Suite):
         subject, friend = people[0], people[1]
         if rng.random() < self.shortcut_p:
             cities[1] = cities[0]
-        facts = [f"{p} in {c}." for p, c in zip(people, cities)] + [f"{subject}'s friend is {friend}."]
+        facts = [f"{p} in {c}." for p, c in zip(people, cities, strict=True)] + [f"{subject}'s friend is {friend}."]
         rng.shuffle(facts)
         return Item(id=item_id, question=" ".join(facts) + f" Where is {subject}'s friend?", gold=cities[1],
                     meta={"people": n, "subject": subject, "friend": friend,
