@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
@@ -33,6 +32,21 @@ def harness(args: list[str]) -> float:
     subprocess.run([sys.executable, "-m", "harness", *args], cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.time() - start
+
+
+PEAK_RSS = """
+import resource, runpy, sys
+sys.argv = ["harness", *sys.argv[1:]]
+runpy.run_module("harness", run_name="__main__")
+print("PEAK_RSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def peak_rss_mb(args: list[str]) -> float:
+    """Peak resident memory of one run, measured inside its own process (children excluded)."""
+    proc = subprocess.run([sys.executable, "-c", PEAK_RSS, *args], cwd=ROOT, check=True, capture_output=True,
+                          text=True)
+    return int(proc.stdout.rsplit("PEAK_RSS_KB", 1)[1].split()[0]) / 1024
 
 
 def step_times(sweep_dir: Path) -> dict[str, list[float]]:
@@ -64,9 +78,7 @@ def main() -> None:
         r = json.loads(path.read_text())
         walls[(r["method"], r["data"])].append(r["budget"]["wall_time_s"])
     steps = step_times(sweep_dir)
-    rss_before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    harness(["method=rl", "threads=1", "logger=none", f"cache_dir={cache}", f"hydra.run.dir={out / 'rss_run'}"])
-    peak_mb = max(rss_before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+    peak_mb = peak_rss_mb(["method=rl", "data=micro_gqa", "threads=1", f"cache_dir={cache}", f"hydra.run.dir={out / 'rss_run'}"])
 
     rl, st = statistics.fmean(steps["rl"]), statistics.fmean(steps["start"])
     print(f"## {date.today()} · {platform.node()} · {platform.processor() or platform.machine()}, "
@@ -76,7 +88,7 @@ def main() -> None:
     print(f"- sweep wall time: {first:.0f} s ({'including' if args.fresh_cache else 'excluding'} the micro build)")
     print(f"- re-running the finished sweep: {rerun:.1f} s ({100 * rerun / first:.1f}% of the first run)")
     print(f"- RL step time {rl:.3f} s, START step time {st:.3f} s, ratio START/RL {st / rl:.3f}")
-    print(f"- peak RSS of one `method=rl` run (1 thread): {peak_mb:.0f} MB\n")
+    print(f"- peak RSS of one `method=rl data=micro_gqa` run (1 thread, W&B offline): {peak_mb:.0f} MB\n")
     print("| method | data | runs | mean wall time per run (s) |\n| --- | --- | --- | --- |")
     for (m, d), w in sorted(walls.items()):
         print(f"| {m} | {d} | {len(w)} | {statistics.fmean(w):.1f} |")
