@@ -5,7 +5,7 @@
 Runs ``python -m harness +sweep=<sweep>`` into a fresh sweep folder (the micro base model is reused
 from ``cache_dir`` when already built; ``--fresh-cache`` builds it anew and times that too), then
 reads every run's ``results.json`` and ``curve.jsonl``: wall time per method, TRL's per-step
-``step_time`` for rl vs start, and the peak RSS of one single ``method=rl`` run in a child process.
+``step_time`` for rl vs start, and the peak RSS of one ``method=rl data=micro_gqa`` run, measured in its own process.
 Prints a Markdown block to paste into ``bench/RESULTS.md``.
 """
 
@@ -78,7 +78,8 @@ def main() -> None:
         r = json.loads(path.read_text())
         walls[(r["method"], r["data"])].append(r["budget"]["wall_time_s"])
     steps = step_times(sweep_dir)
-    peak_mb = peak_rss_mb(["method=rl", "data=micro_gqa", "threads=1", f"cache_dir={cache}", f"hydra.run.dir={out / 'rss_run'}"])
+    peak_mb = peak_rss_mb(["method=rl", "data=micro_gqa", "threads=1", f"cache_dir={cache}",
+                           f"hydra.run.dir={out / 'rss_run'}"])
 
     rl, st = statistics.fmean(steps["rl"]), statistics.fmean(steps["start"])
     print(f"## {date.today()} · {platform.node()} · {platform.processor() or platform.machine()}, "
