@@ -83,3 +83,11 @@ def test_same_config_and_seed_give_identical_numbers_and_weights(tmp_path, cache
     assert a["budget"]["tokens_generated"] == b["budget"]["tokens_generated"]
     if method == "sft":  # SFT always moves the weights, so the equality above is not vacuous
         assert a["weights"] != hash_checkpoint(tiny_base)
+
+
+def test_any_local_hf_checkpoint_runs_through_the_same_path(tmp_path, cache_dir, tiny_base):
+    result = single_run(tmp_path, cache_dir, "hf", "method=sft", "model.kind=hf", f"model.path={tiny_base}",
+                        "model.name=local_tiny")
+    assert result["status"] == "ok" and result["model"] == "local_tiny"
+    assert result["budget"]["base_checkpoint_hash"] == hash_checkpoint(tiny_base)
+    assert "micro_math/acc" in result["metrics"]
