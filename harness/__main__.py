@@ -24,7 +24,8 @@ register_configs()
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def main(dcfg: DictConfig) -> None:
-    from harness.run import config_hash, previous_status, run
+    from harness.results import hash_config
+    from harness.run import previous_status, run
     from harness.sweep import report_progress
 
     try:
@@ -38,7 +39,7 @@ def main(dcfg: DictConfig) -> None:
     run_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
     prev = previous_status(run_dir)
-    if prev and prev.get("status") == "ok" and prev.get("config_hash") == config_hash(cfg):
+    if prev and prev.get("status") == "ok" and prev.get("config_hash") == hash_config(cfg):
         log.info("skip %s: finished earlier with the same config (results.json status ok)", run_dir.name)
         return
     if multirun:

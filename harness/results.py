@@ -59,6 +59,12 @@ class Budget:
         return asdict(self)
 
 
+def hash_config(obj: Any, **extra: Any) -> str:
+    """Content hash of a config dataclass (plus ``extra`` fields): same values, same hash."""
+    payload = json.dumps({"cfg": asdict(obj), **extra}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
 def hash_strings(values: list[str]) -> str:
     h = hashlib.sha256()
     for v in values:

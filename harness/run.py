@@ -5,16 +5,12 @@ One call of :func:`run` is one job: it writes everything into ``run_dir`` (see R
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import logging
 import random
 import time
 import traceback
 from pathlib import Path
 
-import torch
 import transformers
 from transformers import AutoTokenizer
 
@@ -26,6 +22,7 @@ from harness.results import (
     Budget,
     RunResult,
     hash_checkpoint,
+    hash_config,
     hash_strings,
     read_json,
     write_json,
@@ -39,10 +36,6 @@ from harness.tracking import Tracker
 log = logging.getLogger(__name__)
 
 
-def config_hash(cfg: Config) -> str:
-    return hashlib.sha256(json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode()).hexdigest()[:16]
-
-
 def base_checkpoint(cfg: Config) -> Path | str:
     if cfg.model.kind == "micro":
         from harness.micro.build import ensure_micro_model
@@ -51,17 +44,11 @@ def base_checkpoint(cfg: Config) -> Path | str:
     return cfg.model.path
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    torch.manual_seed(seed)
-    transformers.set_seed(seed)
-
-
 def run(cfg: Config, run_dir: Path) -> RunResult:
     """Train (if the method trains) and evaluate; always leave a ``results.json`` saying how it ended."""
     run_dir = Path(run_dir)
     result = RunResult(status="running", method=cfg.method.name, data=cfg.data.name, algo=cfg.algo.name,
-                       seed=cfg.seed, model=cfg.model.name, sweep=cfg.sweep_name, config_hash=config_hash(cfg))
+                       seed=cfg.seed, model=cfg.model.name, sweep=cfg.sweep_name, config_hash=hash_config(cfg))
     write_json(run_dir / RESULTS_FILE, result.to_json())
     tracker = Tracker(cfg, run_dir)
     started = time.time()
@@ -81,7 +68,7 @@ def run(cfg: Config, run_dir: Path) -> RunResult:
 
 
 def _run(cfg: Config, run_dir: Path, result: RunResult, tracker: Tracker) -> None:
-    seed_everything(cfg.seed)
+    transformers.set_seed(cfg.seed)  # python, numpy and torch RNGs
     base = base_checkpoint(cfg)
     tokenizer = AutoTokenizer.from_pretrained(base)
     suite = get_suite(cfg.data.name, reward=cfg.data.reward, **cfg.data.params)

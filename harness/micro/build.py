@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
-import hashlib
 import json
 import logging
 import random
@@ -22,7 +21,7 @@ from datasets import Dataset
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from harness.config import MicroConfig
-from harness.results import write_json
+from harness.results import hash_config, write_json
 from harness.suites import get_suite
 from harness.suites.format import render_completion
 
@@ -34,8 +33,7 @@ MICRO_SUITES = ("micro_math", "micro_gqa")
 
 
 def config_hash(micro: MicroConfig) -> str:
-    payload = json.dumps({"v": WORLD_VERSION, "cfg": dataclasses.asdict(micro)}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+    return hash_config(micro, v=WORLD_VERSION)
 
 
 def ensure_micro_model(micro: MicroConfig, cache_dir: str | Path) -> Path:
