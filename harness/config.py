@@ -176,7 +176,9 @@ def validate(cfg: DictConfig) -> Config:
         merged = OmegaConf.merge(schema, plain)
     except OmegaConfBaseException as e:
         key = getattr(e, "full_key", None) or "?"
-        raise ConfigError(f"invalid config key '{key}': {str(e).splitlines()[0]}") from None
+        parent = OmegaConf.select(schema, key.rpartition(".")[0]) if "." in key else schema
+        valid = f"; valid keys there: {sorted(parent)}" if isinstance(parent, DictConfig) else ""
+        raise ConfigError(f"invalid config key '{key}': {str(e).splitlines()[0]}{valid}") from None
     for key, allowed in CHOICES.items():
         if _get(merged, key) not in allowed:
             raise ConfigError(f"{key}={_get(merged, key)!r} is not one of {list(allowed)}")

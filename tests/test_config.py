@@ -52,10 +52,12 @@ def test_unknown_option_lists_choices():
     assert "start" in str(e.value)
 
 
-@pytest.mark.parametrize("override,key", [("+foo.bar=1", "foo"), ("+method.extra=1", "extra")])
-def test_added_unknown_key_fails_in_validation(override, key):
-    with pytest.raises(ConfigError, match=key):
+@pytest.mark.parametrize("override,key,valid", [("+foo.bar=1", "foo", "'method'"),
+                                                 ("+method.extra=1", "extra", "'stage1_frac'")])
+def test_added_unknown_key_fails_in_validation(override, key, valid):
+    with pytest.raises(ConfigError, match=key) as e:
         validate(compose_cfg([override]))
+    assert "valid keys there" in str(e.value) and valid in str(e.value)
 
 
 @pytest.mark.parametrize("overrides,match", [
