@@ -46,7 +46,7 @@ class TrainConfig:
     steps: int = 30  # optimizer steps, the same for every training method
     prompts_per_step: int = 8
     num_generations: int = 8  # completions per prompt (RL)
-    max_completion_length: int = 64
+    max_completion_length: int = 128
     temperature: float = 1.0
     warmup_steps: int = 0
     max_grad_norm: float = 1.0
@@ -77,7 +77,7 @@ class Modes:
     """Warm-start behaviour-mode mixture (research.md §4): probabilities of the careful thinking."""
 
     math_careful: list[float] = field(default_factory=lambda: [0.9, 0.6, 0.3, 0.15])  # by steps 1..4
-    gqa_careful: list[float] = field(default_factory=lambda: [0.85, 0.55, 0.3])  # by people 2..4
+    gqa_careful: list[float] = field(default_factory=lambda: [0.9, 0.5, 0.2])  # by hops 1..3
     gqa_answer: dict[str, float] = field(
         default_factory=lambda: {"follow": 0.85, "shortcut": 0.1, "hedge": 0.05})
 
@@ -112,7 +112,7 @@ class DataConfig:
 @dataclass
 class EvalConfig:
     batch_size: int = 64
-    max_gen_toks: int = 64
+    max_gen_toks: int = 128
     nothink: bool = True  # also evaluate with an empty thinking prefilled (nothink_acc, thinking_gain)
 
 

@@ -78,10 +78,12 @@ def test_gqa_modes_are_named_and_hedge_earns_partial_f1():
     assert shortcut["answer_shortcut"] == 1.0 and shortcut["answer_follows"] == 0.0 and shortcut["acc"] == 0.0
 
 
-def test_shortcut_p_controls_how_often_the_surface_answer_is_right():
-    for p in (0.0, 1.0):
-        items = get_suite("micro_gqa", shortcut_p=p).generate("train", 200, random.Random(0))
-        assert all(it.meta["shortcut_right"] == bool(p) for it in items)
+@pytest.mark.parametrize("p", [0.0, 0.3, 1.0])
+def test_shortcut_p_controls_how_often_the_surface_answer_is_right(p):
+    items = get_suite("micro_gqa", shortcut_p=p).generate("test", 200, random.Random(0))
+    right = [it.meta["surface"] == it.gold for it in items]
+    assert right == [it.meta["shortcut_right"] for it in items]
+    assert abs(sum(right) / len(right) - p) < 0.08
 
 
 def test_scorers():

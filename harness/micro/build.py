@@ -28,7 +28,7 @@ from harness.suites.format import render_completion
 log = logging.getLogger(__name__)
 
 #: bump when the generators, tokenizer or build procedure change what a config produces
-WORLD_VERSION = 1
+WORLD_VERSION = 3
 MICRO_SUITES = ("micro_math", "micro_gqa")
 
 
@@ -73,7 +73,7 @@ def warm_start_rows(micro: MicroConfig, tokenizer) -> list[dict[str, str]]:
     rows = []
     for name in MICRO_SUITES:
         suite = get_suite(name, **micro.suites.get(name, {}))
-        for item in suite.generate("warm", micro.warm_start.items_per_suite, rng):
+        for item in suite.generate("warm", micro.warm_start.items_per_suite, rng, distinct=False):
             thinking, answer = suite.sample_trace(item, rng, modes)
             rows.append({"prompt": format_prompt(tokenizer, item.question),
                          "completion": render_completion(thinking, answer)})

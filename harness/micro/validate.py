@@ -21,7 +21,7 @@ from harness.suites.format import parse_completion
 PASS_K = 8
 
 
-def validate_world(model, tokenizer, micro: MicroConfig, max_new_tokens: int = 64) -> dict:
+def validate_world(model, tokenizer, micro: MicroConfig, max_new_tokens: int = 128) -> dict:
     from harness.micro.build import MICRO_SUITES
 
     report = {}

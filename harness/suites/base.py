@@ -100,8 +100,8 @@ class Suite(ABC):
         """One generated item (suites with a generator override this)."""
         raise NotImplementedError(f"suite {self.name} has no generator; give it a data file")
 
-    def generate(self, split: str, n: int, rng: random.Random) -> list[Item]:
-        """Make ``n`` distinct items of ``split``.
+    def generate(self, split: str, n: int, rng: random.Random, distinct: bool = True) -> list[Item]:
+        """Make ``n`` items of ``split``, all different unless ``distinct=False`` (warm-start traces).
 
         Splits are disjoint by construction: an item belongs to the split its question hashes to
         (``split_of``), so no seed or size can put a test question into training data.
@@ -115,7 +115,7 @@ class Suite(ABC):
                 raise ValueError(f"suite {self.name}: cannot make {n} distinct {split!r} items; "
                                  "the item space is too small for this size")
             item = self.make_item(rng, f"{self.name}-{split}-{len(items)}")
-            if item.question in seen or split_of(item.question) != _bucket(split):
+            if (distinct and item.question in seen) or split_of(item.question) != _bucket(split):
                 continue
             seen.add(item.question)
             items.append(item)

@@ -1,11 +1,16 @@
-"""``micro_gqa``: two-hop questions with a planted shortcut.
+"""``micro_gqa``: multi-hop questions about a memorised world, with a planted shortcut.
 
-``Ann in Rome. Bob in Oslo. Ann's friend is Bob. Where is Ann's friend?`` -> ``Oslo``.
-The careful thinking resolves both hops (``Ann's friend is Bob. Bob in Oslo.``); the shallow one
-stops at the surface fact (``Ann in Rome.``). Answer modes: *follow* the thinking, *shortcut*
-to where the subject lives whatever the thinking says, or *hedge* with two candidates. With
-probability ``shortcut_p`` the friend lives in the subject's city, so the surface answer is also
-right. Reward ``em`` (normalised exact match) or ``f1`` (soft, so a hedge earns partial credit).
+The micro world has people, each living in a city and linked to other people by relations
+(``friend``, ``boss``, ``twin``, ``coach``, ``aunt``, ``pal``), drawn from ``world_seed``; the model learns these facts
+during the warm start, as a language model learns world knowledge. A question follows 1–``max_hops``
+relations from a subject and asks for a city: ``Where is Ann's boss's friend?`` -> ``Oslo``.
+The careful thinking recalls one fact per hop (``Ann's boss is Bob. Bob's friend is Cy. Cy is in
+Oslo.``); the shallow one stops at the surface fact (``Ann is in Rome.``). Answer modes: *follow* the
+thinking, *shortcut* to where the subject lives whatever the thinking says, or *hedge* with two
+candidates. Questions are drawn so that the surface answer is also right with probability
+``shortcut_p``. Reward ``em`` (normalised exact match) or ``f1`` (soft, so a hedge earns partial credit).
+(An earlier version put the facts in the prompt; the micro model could not execute such in-context
+lookups reliably, so careful thinking could not pay off.)
 """
 
 from __future__ import annotations
@@ -17,8 +22,11 @@ from harness.suites.base import Item, Suite, register_suite
 from harness.suites.format import Parsed
 from harness.suites.scoring import exact_match, normalize_answer, soft_f1
 
-PEOPLE = ["Ann", "Bob", "Cy", "Dan", "Eve", "Flo", "Gus", "Hal", "Ivy", "Jo", "Kim", "Lu", "Max", "Ned"]
+PEOPLE = ["Ann", "Bob", "Cy", "Dan", "Eve", "Flo", "Gus", "Hal", "Ivy", "Jo", "Kim", "Lu", "Max", "Ned", "Oz",
+          "Pia", "Quin", "Ray", "Sue", "Tom", "Uma", "Vic", "Wes", "Xia", "Yan", "Zoe", "Abe", "Bea", "Cal", "Dot",
+          "Eli", "Fay", "Gil", "Hope", "Ike", "Jan", "Kai", "Liv", "Mo", "Nia"]
 CITIES = ["Rome", "Oslo", "Lima", "Kyiv", "Baku", "Doha", "Riga", "Bern", "Nice", "Graz", "Pisa", "Lyon"]
+RELATIONS = ["friend", "boss", "twin", "coach", "aunt", "pal"]
 HEDGE_SEP = " or "
 
 
@@ -27,41 +35,55 @@ class MicroGQA(Suite):
     name = "micro_gqa"
     mode_metrics = ("mode_careful", "answer_follows", "answer_shortcut", "hedge_rate")
 
-    def __init__(self, min_people: int = 2, max_people: int = 4, shortcut_p: float = 0.5, **kw: Any) -> None:
+    def __init__(self, min_hops: int = 1, max_hops: int = 3, shortcut_p: float = 0.5, world_seed: int = 0,
+                 **kw: Any) -> None:
         super().__init__(**kw)
         if self.reward_kind not in ("em", "f1"):
             raise ValueError(f"micro_gqa: reward must be 'em' or 'f1', got {self.reward_kind!r}")
-        if not 2 <= min_people <= max_people <= min(len(PEOPLE), len(CITIES)):
-            raise ValueError(f"micro_gqa: need 2 <= min_people <= max_people <= 12, got {min_people}, {max_people}")
+        if not 1 <= min_hops <= max_hops:
+            raise ValueError(f"micro_gqa needs 1 <= min_hops <= max_hops, got {min_hops}, {max_hops}")
         if not 0.0 <= shortcut_p <= 1.0:
             raise ValueError(f"micro_gqa: shortcut_p must be in [0, 1], got {shortcut_p}")
-        self.min_people, self.max_people, self.shortcut_p = min_people, max_people, shortcut_p
+        self.min_hops, self.max_hops, self.shortcut_p = min_hops, max_hops, shortcut_p
+        world = random.Random(world_seed)
+        self.city = {p: world.choice(CITIES) for p in PEOPLE}
+
+        def link(p: str) -> str:  # most links stay in the person's city, so shortcuts exist to plant
+            same = [q for q in PEOPLE if q != p and self.city[q] == self.city[p]]
+            return world.choice(same if same and world.random() < 0.7 else [q for q in PEOPLE if q != p])
+
+        self.links = {r: {p: link(p) for p in PEOPLE} for r in RELATIONS}
 
     def make_item(self, rng: random.Random, item_id: str) -> Item:
-        n = rng.randint(self.min_people, self.max_people)
-        people = rng.sample(PEOPLE, n)
-        cities = rng.sample(CITIES, n)
-        subject, friend = people[0], people[1]
-        if rng.random() < self.shortcut_p:
-            cities[1] = cities[0]
-        facts = [f"{p} in {c}." for p, c in zip(people, cities, strict=True)] + [f"{subject}'s friend is {friend}."]
-        rng.shuffle(facts)
-        return Item(id=item_id, question=" ".join(facts) + f" Where is {subject}'s friend?", gold=cities[1],
-                    meta={"people": n, "subject": subject, "friend": friend,
-                          "surface": cities[0], "shortcut_right": cities[0] == cities[1]})
+        # fixed per item slot (the id), so that re-draws of a slot rejected by `generate` (duplicate or
+        # other split) keep the planted rate exact
+        want_shortcut = random.Random(item_id).random() < self.shortcut_p
+        while True:  # draw until the surface answer is right exactly when the shortcut is planted
+            subject = rng.choice(PEOPLE)
+            relations = [rng.choice(RELATIONS) for _ in range(rng.randint(self.min_hops, self.max_hops))]
+            chain = [subject]
+            for r in relations:
+                chain.append(self.links[r][chain[-1]])
+            gold = self.city[chain[-1]]
+            if (self.city[subject] == gold) == want_shortcut:
+                break
+        target = subject + "".join(f"'s {r}" for r in relations)
+        return Item(id=item_id, question=f"Where is {target}?", gold=gold,
+                    meta={"hops": len(relations), "subject": subject, "relations": relations, "chain": chain,
+                          "surface": self.city[subject], "shortcut_right": want_shortcut})
 
     def reference(self, item: Item) -> tuple[str, str]:
-        m = item.meta
-        return f"{m['subject']}'s friend is {m['friend']}. {m['friend']} in {item.gold}.", item.gold
+        chain, relations = item.meta["chain"], item.meta["relations"]
+        steps = [f"{a}'s {r} is {b}." for a, r, b in zip(chain[:-1], relations, chain[1:], strict=True)]
+        return " ".join([*steps, f"{chain[-1]} is in {item.gold}."]), item.gold
 
     def shallow(self, item: Item) -> str:
-        return f"{item.meta['subject']} in {item.meta['surface']}."
+        return f"{item.meta['subject']} is in {item.meta['surface']}."
 
     def sample_trace(self, item: Item, rng: random.Random, modes: dict[str, Any]) -> tuple[str, str]:
-        """A warm-start trace: thinking careful or shallow (by ``gqa_careful``), answer by ``gqa_answer``."""
+        """A warm-start trace: thinking careful or shallow (``gqa_careful`` by hops), answer by ``gqa_answer``."""
         weights = modes["gqa_careful"]
-        p_careful = weights[min(item.meta["people"] - self.min_people, len(weights) - 1)]
-        careful = rng.random() < p_careful
+        careful = rng.random() < weights[min(item.meta["hops"], len(weights)) - 1]
         thinking = self.reference(item)[0] if careful else self.shallow(item)
         conclusion = item.gold if careful else item.meta["surface"]
         answer_modes = modes["gqa_answer"]
