@@ -103,7 +103,7 @@ def summarize(results: dict[str, Any], suite: Suite, tokenizer, eval_cfg: EvalCo
     per_task = results["results"][name]
     metrics = {f"{name}/{k.split(',')[0]}": float(v) for k, v in per_task.items()
                if k.endswith(",none") and "_stderr" not in k}
-    records = {}
+    records, per_item = {}, set(metrics_keys(suite))
     for s in results["samples"][name]:
         raw = s["resps"][0][0]
         parsed = parse_completion(raw)
@@ -111,7 +111,7 @@ def summarize(results: dict[str, Any], suite: Suite, tokenizer, eval_cfg: EvalCo
             "id": s["doc"]["id"], "gold": s["doc"]["gold"], "completion": raw, "thinking": parsed.thinking,
             "answer": parsed.answer,
             "think_tokens": len(tokenizer(parsed.thinking, add_special_tokens=False)["input_ids"]),
-            **{m: float(s[m]) for m in s if m in metrics_keys(suite)},
+            **{m: float(s[m]) for m in s if m in per_item},
         }
     metrics[f"{name}/think_tokens"] = statistics.fmean(r["think_tokens"] for r in records.values())
     if eval_cfg.nothink:

@@ -37,6 +37,15 @@ class TrainOutput:
 TRAINERS: dict[str, Callable[[TrainContext], TrainOutput]] = {}
 
 
+def train_and_save(trainer, ctx: TrainContext, curve: CurveLogger) -> TrainOutput:
+    """Run a TRL trainer, save model + tokenizer as ``<run_dir>/checkpoint``, report steps and curve."""
+    trainer.train()
+    checkpoint = ctx.run_dir / "checkpoint"
+    trainer.save_model(str(checkpoint))
+    ctx.tokenizer.save_pretrained(checkpoint)
+    return TrainOutput(checkpoint=checkpoint, optimizer_steps=trainer.state.global_step, curve=curve.rows)
+
+
 def register_trainer(name: str):
     def deco(fn: Callable[[TrainContext], TrainOutput]):
         TRAINERS[name] = fn

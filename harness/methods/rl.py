@@ -14,7 +14,7 @@ from datasets import Dataset
 from transformers import AutoModelForCausalLM
 from trl import GRPOConfig, GRPOTrainer
 
-from harness.methods.base import CurveLogger, TrainContext, TrainOutput, register_trainer
+from harness.methods.base import CurveLogger, TrainContext, TrainOutput, register_trainer, train_and_save
 from harness.methods.span_mask import span_for_step, span_mask
 from harness.micro.tokenizer import THINK_CLOSE
 from harness.prompts import format_prompt
@@ -98,10 +98,6 @@ def train_rl(ctx: TrainContext) -> TrainOutput:
         processing_class=ctx.tokenizer, callbacks=[curve],
         think_end_id=ctx.tokenizer.convert_tokens_to_ids(THINK_CLOSE), stage1_frac=m.stage1_frac, stage2=m.stage2,
     )
-    trainer.train()
-    checkpoint = ctx.run_dir / "checkpoint"
-    trainer.save_model(str(checkpoint))
-    ctx.tokenizer.save_pretrained(checkpoint)
-    return TrainOutput(checkpoint=checkpoint, optimizer_steps=trainer.state.global_step,
-                       completions_sampled=reward.completions, tokens_generated=reward.tokens_generated,
-                       curve=curve.rows)
+    out = train_and_save(trainer, ctx, curve)
+    out.completions_sampled, out.tokens_generated = reward.completions, reward.tokens_generated
+    return out

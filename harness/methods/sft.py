@@ -5,7 +5,7 @@ from __future__ import annotations
 from datasets import Dataset
 from transformers import AutoModelForCausalLM
 
-from harness.methods.base import CurveLogger, TrainContext, TrainOutput, register_trainer
+from harness.methods.base import CurveLogger, TrainContext, TrainOutput, register_trainer, train_and_save
 from harness.prompts import format_prompt
 from harness.suites.format import render_completion
 
@@ -27,8 +27,4 @@ def train_sft(ctx: TrainContext) -> TrainOutput:
     curve = CurveLogger(ctx.run_dir / "curve.jsonl")
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
                          processing_class=ctx.tokenizer, callbacks=[curve])
-    trainer.train()
-    checkpoint = ctx.run_dir / "checkpoint"
-    trainer.save_model(str(checkpoint))
-    ctx.tokenizer.save_pretrained(checkpoint)
-    return TrainOutput(checkpoint=checkpoint, optimizer_steps=trainer.state.global_step, curve=curve.rows)
+    return train_and_save(trainer, ctx, curve)
