@@ -50,6 +50,11 @@ class TrainConfig:
     temperature: float = 1.0
     warmup_steps: int = 0
     max_grad_norm: float = 1.0
+    # RL rollouts with vLLM (TRL GRPOConfig.use_vllm; needs pip install -e ".[gpu]" and a GPU):
+    # colocate = vLLM shares the training GPUs; server = a separate `trl vllm-serve` process
+    use_vllm: bool = False
+    vllm_mode: str = "colocate"
+    vllm_gpu_memory_utilization: float = 0.3  # colocate: GPU memory fraction vLLM may take
 
 
 @dataclass
@@ -92,11 +97,23 @@ class MicroConfig:
 
 
 @dataclass
+class PromptConfig:
+    """A real model's prompt format (model.kind=hf), baked into its chat template (harness.models).
+
+    The completion format itself is fixed: ``<think>…</think><answer>…</answer>`` (harness.suites.format).
+    """
+
+    system: str | None = None  # system turn before every question (null: the template's own default)
+    enable_thinking: bool | None = None  # chat-template variable of thinking models (Qwen3); null: unset
+
+
+@dataclass
 class ModelConfig:
     name: str = "micro"
     kind: str = "micro"  # micro (built and cached by the harness) | hf (a hub id or local path)
     path: str | None = None
     micro: MicroConfig = field(default_factory=MicroConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
 
 
 @dataclass
@@ -107,6 +124,10 @@ class DataConfig:
     gen_seed: int = 1234  # fixed across run seeds: every run of a sweep sees the same items
     reward: str = "em"
     params: dict[str, Any] = field(default_factory=dict)  # the suite's own knobs
+    # file-backed suites (gsm8k, nq_open): a folder with their JSONL files; null = the HF hub (online)
+    path: str | None = None
+    train_file: str | None = None  # file names inside `path`; null = the suite's default names
+    test_file: str | None = None
 
 
 @dataclass
@@ -198,6 +219,7 @@ def validate(cfg: DictConfig) -> Config:
     if merged.model.kind == "hf" and not merged.model.path:
         raise ConfigError("model.kind=hf needs model.path (a hub id or a local directory)")
     _validate_suite(merged.data)
+    _validate_scale(merged)
     return OmegaConf.to_object(merged)
 
 
@@ -211,3 +233,36 @@ def _validate_suite(data: DictConfig) -> None:
     if unknown:
         raise ConfigError(f"data.params.{unknown[0]} is not a parameter of suite {data.name}; "
                           f"valid: {sorted(accepted)}")
+
+
+def _validate_scale(cfg: DictConfig) -> None:
+    """Real models, real data and scale-out (issue 5): prompt format, data files, vLLM rollouts."""
+    from harness.optional import MissingExtraError, require
+    from harness.suites import SUITES
+    from harness.suites.files import FileSuite
+
+    if cfg.model.kind != "hf" and (cfg.model.prompt.system is not None or cfg.model.prompt.enable_thinking is not None):
+        raise ConfigError(f"model.prompt.* sets a real model's chat template (model.kind=hf); model={cfg.model.name} "
+                          f"is kind={cfg.model.kind}, whose prompt format is fixed")
+    d = cfg.data
+    local = {"data.path": d.path, "data.train_file": d.train_file, "data.test_file": d.test_file}
+    if not issubclass(SUITES[d.name], FileSuite):
+        given = [k for k, v in local.items() if v is not None]
+        if given:
+            raise ConfigError(f"{given[0]} is for file-backed suites; {d.name} generates its items")
+    elif d.path is not None:
+        for split in ("train", "test"):
+            file = SUITES[d.name].data_file(split, d)
+            if not file.is_file():
+                raise ConfigError(f"data.{split}_file: {file} does not exist (data.path={d.path}); "
+                                  f"{SUITES[d.name].files_hint}")
+    t = cfg.train
+    if t.vllm_mode not in ("colocate", "server"):
+        raise ConfigError(f"train.vllm_mode={t.vllm_mode!r} is not one of ['colocate', 'server']")
+    if not 0.0 < t.vllm_gpu_memory_utilization <= 1.0:
+        raise ConfigError(f"train.vllm_gpu_memory_utilization={t.vllm_gpu_memory_utilization} must be in (0, 1]")
+    if t.use_vllm:
+        try:
+            require("vllm", "train.use_vllm=true")
+        except MissingExtraError as e:
+            raise ConfigError(str(e)) from None

@@ -36,12 +36,18 @@ from harness.tracking import Tracker
 log = logging.getLogger(__name__)
 
 
-def base_checkpoint(cfg: Config) -> Path | str:
+def base_checkpoint(cfg: Config) -> Path:
     if cfg.model.kind == "micro":
         from harness.micro.build import ensure_micro_model
 
         return ensure_micro_model(cfg.model.micro, cfg.cache_dir)
-    return cfg.model.path
+    from harness.models import prepare_base, require_think_end_token
+    from harness.suites.format import THINK_CLOSE
+
+    base = prepare_base(cfg.model, cfg.cache_dir)
+    if cfg.method.stage1_frac > 0 or cfg.method.stage2 != "full":
+        require_think_end_token(base, THINK_CLOSE)
+    return base
 
 
 def run(cfg: Config, run_dir: Path) -> RunResult:
@@ -73,8 +79,8 @@ def _run(cfg: Config, run_dir: Path, result: RunResult, tracker: Tracker) -> Non
     tokenizer = AutoTokenizer.from_pretrained(base)
     suite = get_suite(cfg.data.name, reward=cfg.data.reward, **cfg.data.params)
     n_train = cfg.train.steps * cfg.train.prompts_per_step
-    train_items = suite.generate("train", n_train, random.Random(cfg.data.gen_seed))
-    test_items = suite.generate("test", cfg.data.n_test, random.Random(cfg.data.gen_seed + 1))
+    train_items = suite.items("train", n_train, random.Random(cfg.data.gen_seed), cfg.data)
+    test_items = suite.items("test", cfg.data.n_test, random.Random(cfg.data.gen_seed + 1), cfg.data)
     write_jsonl(run_dir / "data" / "train.jsonl", [it.to_json() for it in train_items])
     result.budget = Budget(base_checkpoint_hash=hash_checkpoint(base),
                            prompt_ids_hash=hash_strings(sorted(it.question for it in train_items)))

@@ -83,6 +83,7 @@ def grpo_args(ctx: TrainContext) -> GRPOConfig:
         epsilon_high=a.epsilon_high, mask_truncated_completions=a.mask_truncated_completions,
         use_cpu=True, bf16=False, logging_steps=1, save_strategy="no", report_to=[],
         seed=cfg.seed, data_seed=cfg.seed,
+        use_vllm=t.use_vllm, vllm_mode=t.vllm_mode, vllm_gpu_memory_utilization=t.vllm_gpu_memory_utilization,
     )
 
 

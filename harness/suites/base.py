@@ -121,6 +121,14 @@ class Suite(ABC):
             items.append(item)
         return items
 
+    def items(self, split: str, n: int, rng: random.Random, source: Any = None) -> list[Item]:
+        """The ``n`` items of ``split`` a run trains or is tested on; ``source`` is the run's ``data`` config.
+
+        Generated suites make them (``generate``); file-backed suites override this to read the data
+        set's fixed splits (``harness.suites.files``).
+        """
+        return self.generate(split, n, rng)
+
     @abstractmethod
     def reference(self, item: Item) -> tuple[str, str]:
         """The gold (thinking, answer) pair: SFT's target."""

@@ -1,0 +1,136 @@
+"""Scale-out configs: every sweep file dry-run with each launcher, Slurm/accelerate configs, optional extras."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
+
+from harness.__main__ import CONF_DIR
+from harness.config import ConfigError, register_configs, validate
+from harness.optional import MissingExtraError, RequireExtra, installed, require
+from tests.conftest import ROOT, compose_cfg
+
+SWEEPS = sorted(p.stem for p in (Path(CONF_DIR) / "sweep").glob("*.yaml"))
+# a sweep written for joblib caps its workers with hydra.launcher.n_jobs, a key Slurm does not have
+SLURM = ["hydra/launcher=slurm"]
+
+
+def compose_with_hydra(overrides: list[str]):
+    register_configs()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose(config_name="config", overrides=overrides, return_hydra_config=True)
+
+
+def launcher_schema(target: str):
+    if target.endswith("SlurmLauncher"):
+        from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf as schema
+    else:
+        from hydra_plugins.hydra_joblib_launcher.config import JobLibLauncherConf as schema
+    return OmegaConf.structured(schema)
+
+
+def sweep_jobs(params) -> list[list[str]]:
+    """The override lists of a sweep's jobs, as Hydra's basic sweeper expands them."""
+    parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
+    axes = [[f"{o.get_key_element()}={v}" for v in (o.sweep_string_iterator() if o.is_sweep_override()
+                                                     else [o.get_value_element_as_str()])] for o in parsed]
+    return [list(job) for job in itertools.product(*axes)]
+
+
+@pytest.mark.parametrize("sweep", SWEEPS)
+def test_every_job_of_every_sweep_composes_and_validates(sweep):
+    """The dry run of a sweep: what each of its jobs would run with, without running it."""
+    register_configs()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        hydra_cfg = compose(config_name="config", overrides=[f"+sweep={sweep}"], return_hydra_config=True).hydra
+        jobs = sweep_jobs(hydra_cfg.sweeper.params)
+        assert jobs
+        for job in jobs:
+            validate(compose(config_name="config", overrides=[f"+sweep={sweep}", *job]))
+
+
+@pytest.mark.parametrize("launcher", ["joblib", "slurm"])
+@pytest.mark.parametrize("sweep", SWEEPS)
+def test_every_sweep_composes_with_each_launcher(sweep, launcher):
+    overrides = [f"+sweep={sweep}"]
+    if launcher == "slurm":
+        overrides += SLURM
+        if "n_jobs" in compose_with_hydra(overrides).hydra.launcher:
+            overrides.append("~hydra.launcher.n_jobs")  # as docs/scale.md says
+    cfg = compose_with_hydra(overrides)
+    assert cfg.hydra.mode.name == "MULTIRUN" and cfg.hydra.launcher._target_.endswith(
+        "SlurmLauncher" if launcher == "slurm" else "JoblibLauncher")
+    launcher_cfg = OmegaConf.to_container(cfg.hydra.launcher, resolve=False)
+    schema = launcher_schema(launcher_cfg["_target_"])
+    OmegaConf.set_struct(schema, True)
+    OmegaConf.merge(schema, launcher_cfg)  # every key is one the launcher accepts
+
+
+def test_slurm_launcher_has_gpu_defaults_and_checks_its_extra():
+    cfg = compose_with_hydra(SLURM)
+    launcher = cfg.hydra.launcher
+    assert launcher.gpus_per_node == 1 and launcher.tasks_per_node == 1 and launcher.timeout_min >= 60
+    assert launcher.partition is None or isinstance(launcher.partition, str)
+    check = cfg.hydra.callbacks.require_slurm_launcher
+    assert check._target_ == "harness.optional.RequireExtra" and installed(check.module)
+
+
+def test_slurm_partition_and_account_come_from_config_or_environment(monkeypatch):
+    monkeypatch.setenv("STARBENCH_SLURM_ACCOUNT", "lab")
+    cfg = compose_with_hydra([*SLURM, "hydra.launcher.partition=gpu"])
+    assert (cfg.hydra.launcher.partition, cfg.hydra.launcher.account) == ("gpu", "lab")
+
+
+def test_missing_launcher_plugin_names_the_slurm_extra(monkeypatch):
+    monkeypatch.setattr("harness.optional.installed", lambda module: False)
+    with pytest.raises(MissingExtraError, match=r'pip install -e "\.\[slurm\]"') as e:
+        RequireExtra("hydra_plugins.hydra_submitit_launcher", "hydra/launcher=slurm").on_multirun_start(config=None)
+    assert "hydra/launcher=slurm needs the 'hydra-submitit-launcher' package" in str(e.value)
+
+
+def test_vllm_rollouts_need_the_gpu_extra(monkeypatch):
+    monkeypatch.setattr("harness.optional.installed", lambda module: False)
+    with pytest.raises(MissingExtraError, match=r'pip install -e "\.\[gpu\]"'):
+        require("vllm", "train.use_vllm=true")
+    with pytest.raises(ConfigError, match=r"train.use_vllm=true needs the 'vllm' package.*\.\[gpu\]"):
+        validate(compose_cfg(["method=rl", "train.use_vllm=true"]))
+
+
+@pytest.mark.parametrize("overrides,match", [(["train.vllm_mode=remote"], "train.vllm_mode"),
+                                             (["train.vllm_gpu_memory_utilization=0"], "vllm_gpu_memory_utilization")])
+def test_vllm_options_are_checked(overrides, match):
+    with pytest.raises(ConfigError, match=match):
+        validate(compose_cfg(overrides))
+
+
+def test_vllm_options_reach_trl(tmp_path):
+    from harness.methods.rl import grpo_args
+
+    cfg = validate(compose_cfg(["method=rl", "train.vllm_mode=server", "train.vllm_gpu_memory_utilization=0.5"]))
+    args = grpo_args(SimpleNamespace(cfg=cfg, run_dir=tmp_path))
+    assert (args.use_vllm, args.vllm_mode, args.vllm_gpu_memory_utilization) == (False, "server", 0.5)
+
+
+@pytest.mark.parametrize("name,kind,stage", [("ddp", "MULTI_GPU", None), ("zero2", "DEEPSPEED", 2),
+                                             ("zero3", "DEEPSPEED", 3)])
+def test_accelerate_configs_load(name, kind, stage):
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    config = load_config_from_file(str(ROOT / "conf" / "accelerate" / f"{name}.yaml"))  # rejects unknown keys
+    assert config.distributed_type.name == kind and config.mixed_precision == "bf16" and not config.use_cpu
+    assert config.deepspeed_config.get("zero_stage") == stage
+
+
+def test_gpu_smoke_script_composes(tmp_path):
+    proc = subprocess.run(["bash", str(ROOT / "bench" / "gpu_smoke.sh"), str(tmp_path)], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "DRY_RUN": "1", "OUT": str(tmp_path / "out")})
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert proc.stdout.count("name: qwen2.5-0.5b-instruct") == 2 and "steps: 2" in proc.stdout

@@ -1,0 +1,130 @@
+"""Real-model configs: composition, a local folder standing in for a hub model, prompt format, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+from harness.config import ConfigError, validate
+from harness.micro.tokenizer import build_tokenizer
+from harness.models import ModelUnavailableError, prepare_base, require_think_end_token, resolve
+from harness.prompts import bake_chat_template, format_prompt
+from harness.results import hash_checkpoint
+from harness.run import base_checkpoint
+from tests.conftest import compose_cfg
+from tests.test_real_data import DATA, needs_data
+
+REAL_MODELS = sorted(p.stem for p in (Path(__file__).parent.parent / "conf" / "model").glob("qwen*.yaml"))
+NO_MICRO_EVAL = ["eval.answerers=[]"]  # the default ladder is micro answerers, which read only the micro world
+# A Qwen3-style ChatML template (the real one also handles tools and earlier thinking)
+CHATML = ("{% if messages[0]['role'] == 'system' %}<|im_start|>system\n{{ messages[0]['content'] }}<|im_end|>\n"
+          "{% endif %}{% for m in messages %}{% if m['role'] != 'system' %}<|im_start|>{{ m['role'] }}\n"
+          "{{ m['content'] }}<|im_end|>\n{% endif %}{% endfor %}"
+          "{% if add_generation_prompt %}<|im_start|>assistant\n"
+          "{% if enable_thinking is defined and enable_thinking is false %}<think>\n\n</think>\n\n{% endif %}"
+          "{% endif %}")
+
+
+@pytest.fixture(scope="module")
+def local_model(tmp_path_factory) -> Path:
+    """A tiny random causal LM with a ChatML template, saved like a downloaded hub model."""
+    folder = tmp_path_factory.mktemp("hub_model")
+    tokenizer = build_tokenizer()
+    tokenizer.chat_template = CHATML
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=2048,
+                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize("name", REAL_MODELS)
+def test_every_real_model_config_composes_and_validates(name):
+    cfg = validate(compose_cfg([f"model={name}", *NO_MICRO_EVAL]))
+    assert cfg.model.name == name and cfg.model.kind == "hf" and cfg.model.path.startswith("Qwen/")
+    assert "<answer>" in cfg.model.prompt.system
+    assert cfg.model.prompt.enable_thinking is (True if name.startswith("qwen3") else None)
+
+
+def test_required_real_models_are_there():
+    assert {"qwen2.5-0.5b-instruct", "qwen2.5-1.5b-instruct", "qwen2.5-7b-instruct", "qwen3-0.6b"} <= set(REAL_MODELS)
+
+
+def test_micro_prompt_bytes_are_unchanged():
+    # the micro cache key and every micro run depend on these exact bytes
+    assert format_prompt(build_tokenizer(), "h(q(7))?") == "<|user|>h(q(7))?<|assistant|>"
+
+
+def test_baked_template_sets_system_and_thinking_switch():
+    tokenizer = build_tokenizer()
+    tokenizer.chat_template = bake_chat_template(CHATML, 'Answer in "<answer>" tags.\nBe brief.', False)
+    assert format_prompt(tokenizer, "2+2?") == ('<|im_start|>system\nAnswer in "<answer>" tags.\nBe brief.<|im_end|>\n'
+                                                "<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n"
+                                                "<think>\n\n</think>\n\n")
+    own = tokenizer.apply_chat_template([{"role": "system", "content": "S"}, {"role": "user", "content": "q"}],
+                                        tokenize=False, add_generation_prompt=True)
+    assert own.startswith("<|im_start|>system\nS<|im_end|>") and own.count("system") == 1
+
+
+def test_local_folder_stands_in_for_a_hub_model(local_model, tmp_path):
+    cfg = validate(compose_cfg(["model=qwen3-0.6b", f"model.path={local_model}", f"cache_dir={tmp_path}",
+                                *NO_MICRO_EVAL]))
+    base = base_checkpoint(cfg)
+    assert base.parent == tmp_path / "models" and base_checkpoint(cfg) == base  # prepared once, then reused
+    prompt = format_prompt(AutoTokenizer.from_pretrained(base), "2+2?")
+    assert prompt.startswith(f"<|im_start|>system\n{cfg.model.prompt.system}<|im_end|>\n")
+    assert prompt.endswith("<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n")
+    weights = base / "model.safetensors"
+    assert weights.is_symlink() and hash_checkpoint(base) == hash_checkpoint(local_model)  # linked, not copied
+
+
+def test_no_prompt_format_uses_the_folder_itself(local_model, tmp_path):
+    cfg = validate(compose_cfg(["model.kind=hf", f"model.path={local_model}", *NO_MICRO_EVAL]))
+    assert prepare_base(cfg.model, tmp_path) == local_model.resolve()
+
+
+def test_unreachable_hub_id_gives_a_clear_error(monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    cfg = validate(compose_cfg(["model=qwen2.5-0.5b-instruct", "model.path=starbench-tests/no-such-model",
+                                *NO_MICRO_EVAL]))
+    with pytest.raises(ModelUnavailableError) as e:
+        base_checkpoint(cfg)
+    message = str(e.value)
+    assert "model.path='starbench-tests/no-such-model'" in message and "HF_HUB_OFFLINE=1" in message
+    assert "hf download starbench-tests/no-such-model" in message and "model.path=<that folder>" in message
+
+
+def test_missing_local_folder_is_named():
+    with pytest.raises(ModelUnavailableError, match="'/no/such/model' is not a folder"):
+        resolve("/no/such/model")
+
+
+def test_start_needs_the_end_of_thinking_as_one_token(local_model):
+    require_think_end_token(local_model, "</think>")  # the stand-in has it, as Qwen3 does
+    with pytest.raises(ValueError, match="splits it into 10 tokens"):
+        require_think_end_token(local_model, "</thought>")  # as Qwen2.5 splits '</think>'
+
+
+def test_prompt_format_is_for_real_models_only():
+    with pytest.raises(ConfigError, match="model.prompt"):
+        validate(compose_cfg(["model.prompt.system=hello"]))
+
+
+@needs_data
+def test_real_config_runs_end_to_end_on_a_local_stand_in(local_model, tmp_path):
+    """model=qwen3-0.6b (thinking, START) on local GSM8K: the same run path as the micro world."""
+    from harness.run import run
+
+    cfg = validate(compose_cfg([
+        "model=qwen3-0.6b", f"model.path={local_model}", "data=gsm8k", f"data.path={DATA}", "method=start",
+        "data.n_test=3", "train.steps=2", "train.prompts_per_step=2", "train.num_generations=2",
+        "train.max_completion_length=8", "eval.max_gen_toks=8", "eval.truncation=[]", "logger=none",
+        "threads=1", f"cache_dir={tmp_path / 'cache'}", *NO_MICRO_EVAL]))
+    result = run(cfg, tmp_path / "run")
+    assert result.status == "ok" and result.budget.optimizer_steps == 2
+    assert set(result.metrics) >= {"gsm8k/acc", "gsm8k/answer_follows", "gsm8k/nothink_acc"}
