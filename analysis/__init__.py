@@ -1,5 +1,11 @@
-"""Offline analysis of a starbench sweep: reads the run folders' files, writes tables, figures and checks.
+"""Offline analysis of starbench sweeps: reads run folders, writes tables, figures, a manifest and a report.
 
-Entry points: :func:`analysis.report.analyze` (used by the harness at the end of a sweep) and
-``python -m analysis <sweep_dir>``. Nothing here imports the harness; the files are the contract.
+Entry points: :func:`analysis.report.analyze` (the harness calls it at the end of a sweep),
+``python -m analysis <sweep_dir>``, ``python -m analysis.paper <results_dir>`` (every sweep, with a
+reproducibility check) and ``python -m analysis.wandb_report <sweep_dir>``. Modules: ``collect``
+(run folders -> DataFrames and per-item records), ``bootstrap`` (intervals and paired tests over items
+and seeds), ``stats`` (t-intervals, budget matching), ``compare`` (the numbers behind the tables and
+the paper's questions), ``tables``, ``figures``, ``report``, ``wandb_log``. The files are the contract:
+the only harness code imported is ``harness.evaluation.metrics`` (the one definition of every metric).
+See docs/analysis.md.
 """

@@ -1,8 +1,14 @@
-"""Statistics over seeds (Student-t and Welch intervals) and the budget-matching check.
+"""Seed-level statistics (Student-t and Welch intervals) and the budget-matching checks.
 
-Pure numpy + math: the Student-t quantile comes from the regularized incomplete beta function, so
-no scipy is needed. An interval over a single seed has ``lo == hi == mean`` and ``n == 1``; tables
-mark it as having no CI.
+The t-intervals serve what has no per-item records (training curves, runs without ``samples.jsonl``);
+everything else uses :mod:`analysis.bootstrap`. Pure numpy + math: the Student-t quantile comes from
+the regularized incomplete beta function. An interval over a single seed has ``lo == hi == mean``
+and ``n == 1``.
+
+Budgets: runs are comparable only when they start from the same base checkpoint and, where both
+train, take the same optimizer steps on the same prompts and, where both sample, the same number of
+completions (``research.md`` §2). :func:`budgets_matched` checks a whole sweep, :func:`pair_mismatch`
+one comparison.
 """
 
 from __future__ import annotations
@@ -14,10 +20,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from analysis.collect import method_key, ok_runs, seed_key, tidy_metrics
+from analysis.collect import method_key, ok_runs, seed_key
 
-DELTA_METRIC = "delta_acc_vs_base"
-SUMMARY_COLUMNS = ["suite", "method", "metric", "mean", "ci_lo", "ci_hi", "n"]
 NAN = math.nan
 
 
@@ -28,10 +32,6 @@ class Interval(NamedTuple):
     lo: float
     hi: float
     n: int
-
-    @property
-    def half_width(self) -> float:
-        return (self.hi - self.lo) / 2
 
 
 def _betacf(a: float, b: float, x: float) -> float:
@@ -112,24 +112,6 @@ def diff_ci(a: Iterable[float], b: Iterable[float], level: float = 0.95) -> Inte
     return Interval(diff, diff - half, diff + half, n)
 
 
-def summarize(runs: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
-    """Mean and CI of every metric per suite and method over the ok runs, plus ``delta_acc_vs_base`` rows.
-
-    Columns: suite, method, metric, mean, ci_lo, ci_hi, n. Rows are in an unspecified order.
-    """
-    tidy = tidy_metrics(runs)
-    rows = [(suite, method, metric, *mean_ci(g["value"], level))
-            for (suite, method, metric), g in tidy.groupby(["suite", "method", "metric"], sort=True)]
-    acc = tidy[tidy["metric"] == "acc"]
-    for suite, g in acc.groupby("suite", sort=True):
-        base = g.loc[g["method"] == "base", "value"]
-        if base.empty:
-            continue
-        rows += [(suite, method, DELTA_METRIC, *diff_ci(m["value"], base, level))
-                 for method, m in g.groupby("method", sort=True) if method != "base"]
-    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
-
-
 def _show(value) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
@@ -143,25 +125,51 @@ def _mismatch(rows: pd.DataFrame, field: str, scope: str) -> list[str]:
         return []
     parts = []
     for value, g in rows.groupby(shown, sort=True):
-        who = ", ".join(f"{method} seed {','.join(map(_show, sorted(m['seed'], key=seed_key)))}"
-                        for method, m in sorted(g.groupby("method"), key=lambda kv: method_key(kv[0])))
+        who = ", ".join(f"{label} seed {','.join(map(_show, sorted(m['seed'], key=seed_key)))}"
+                        for label, m in sorted(g.groupby("label"), key=lambda kv: method_key(kv[0])))
         parts.append(f"{value} ({who})")
     return [f"{scope}: `{field}` differs: " + "; ".join(parts)]
 
 
-def budgets_matched(runs: pd.DataFrame) -> list[str]:
-    """Human-readable budget mismatches among the ok runs, per data suite (empty list when matched).
+def _numeric(rows: pd.DataFrame, field: str) -> pd.Series:
+    return pd.to_numeric(rows[f"budget.{field}"], errors="coerce")
 
-    Within a suite: every run shares ``base_checkpoint_hash``; training runs (``optimizer_steps > 0``)
-    share ``optimizer_steps`` and ``prompt_ids_hash``; rl and start share ``completions_sampled``.
+
+def budgets_matched(runs: pd.DataFrame) -> list[str]:
+    """Human-readable budget mismatches among the ok runs, per data suite and setting (empty when matched).
+
+    Within a (data, setting) group: every run shares ``base_checkpoint_hash``; training runs
+    (``optimizer_steps > 0``) share ``optimizer_steps`` and ``prompt_ids_hash``; sampling runs
+    (``completions_sampled > 0``: rl, start) share ``completions_sampled``.
     """
     problems = []
-    ok = ok_runs(runs)
-    for data, suite in ok.groupby("data", sort=True):
-        steps = pd.to_numeric(suite["budget.optimizer_steps"], errors="coerce")
-        training = suite[steps > 0]
-        problems += _mismatch(suite, "base_checkpoint_hash", f"{data}, all runs")
-        problems += _mismatch(training, "optimizer_steps", f"{data}, training runs")
-        problems += _mismatch(training, "prompt_ids_hash", f"{data}, training runs")
-        problems += _mismatch(suite[suite["method"].isin(["rl", "start"])], "completions_sampled", f"{data}, rl/start")
+    for (data, setting), group in ok_runs(runs).groupby(["data", "setting"], sort=True):
+        scope = f"{data} ({setting})" if setting else str(data)
+        training = group[_numeric(group, "optimizer_steps") > 0]
+        problems += _mismatch(group, "base_checkpoint_hash", f"{scope}, all runs")
+        problems += _mismatch(training, "optimizer_steps", f"{scope}, training runs")
+        problems += _mismatch(training, "prompt_ids_hash", f"{scope}, training runs")
+        problems += _mismatch(group[_numeric(group, "completions_sampled") > 0], "completions_sampled",
+                              f"{scope}, sampling runs")
+    return problems
+
+
+def pair_mismatch(a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
+    """Why the runs of arm ``a`` and arm ``b`` may not be compared (empty when their budgets match).
+
+    Within each arm (its seeds): one value of every budget field but tokens and wall time. Both arms:
+    one base checkpoint. Where both train: the same optimizer steps, and the same prompts if both train
+    on the same data. Where both sample completions: the same number of completions.
+    """
+    both = pd.concat([a, b])
+    problems = _mismatch(both, "base_checkpoint_hash", "base model")
+    for arm in (a, b):
+        for field in ("optimizer_steps", "prompt_ids_hash", "completions_sampled"):
+            problems += _mismatch(arm, field, "between seeds")
+    if (_numeric(a, "optimizer_steps") > 0).all() and (_numeric(b, "optimizer_steps") > 0).all():
+        problems += _mismatch(both, "optimizer_steps", "training")
+        if set(a["data"]) == set(b["data"]):
+            problems += _mismatch(both, "prompt_ids_hash", "training")
+    if (_numeric(a, "completions_sampled") > 0).all() and (_numeric(b, "completions_sampled") > 0).all():
+        problems += _mismatch(both, "completions_sampled", "sampling")
     return problems

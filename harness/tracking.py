@@ -2,19 +2,36 @@
 
 The mode is set through the environment (``WANDB_MODE``) before ``wandb`` starts, so an offline run
 never touches the network. Runs are grouped by sweep, ``job_type`` is the method, tags name data,
-algorithm and seed. ``finish`` always runs, so a failed job never leaks its run into the next one.
+algorithm and seed. What is logged equals what the run folder holds: the training curve as history
+(``train/<key>``, one row per step), ``results.json`` metrics as summary ``eval/<suite>/<metric>``,
+the budget and status as summary ``budget/<field>`` and ``status``, and every per-item record of
+``samples.jsonl`` (thinking, answers and every per-item metric) as the table ``eval/samples``.
+``finish`` always runs, so a failed job never leaks its run into the next one.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from pathlib import Path
 from typing import Any
 
 from harness.config import Config
 
-SAMPLE_COLUMNS = ("id", "gold", "thinking", "answer", "acc", "reward", "nothink_answer", "nothink_acc")
+#: sample-table columns shown first (when present); every other column follows in name order
+LEADING_COLUMNS = ("id", "gold", "thinking", "answer", "acc", "reward", "nothink_answer", "nothink_acc", "completion")
+
+
+def sample_columns(records: list[dict[str, Any]]) -> list[str]:
+    """Every field of the records: the leading ones in their order, then the rest by name."""
+    present = {k for r in records for k in r}
+    return [c for c in LEADING_COLUMNS if c in present] + sorted(present - set(LEADING_COLUMNS))
+
+
+def _cell(value: Any) -> Any:
+    """A table cell: scalars as they are, anything else as JSON text."""
+    return value if value is None or isinstance(value, str | int | float | bool) else json.dumps(value, sort_keys=True)
 
 
 class Tracker:
@@ -45,8 +62,8 @@ class Tracker:
         import wandb
 
         self.run.summary.update({f"eval/{k}": v for k, v in metrics.items()})
-        columns = [c for c in SAMPLE_COLUMNS if records and c in records[0]]
-        table = wandb.Table(columns=columns, data=[[r.get(c) for c in columns] for r in records])
+        columns = sample_columns(records)
+        table = wandb.Table(columns=columns, data=[[_cell(r.get(c)) for c in columns] for r in records])
         self.run.log({"eval/samples": table})
 
     def finish(self, result) -> None:
@@ -54,5 +71,8 @@ class Tracker:
             return
         budget = {f"budget/{k}": v for k, v in result.budget.to_json().items()}
         self.run.summary.update({"status": result.status, **budget})
+        thinking_eval = getattr(result, "thinking_eval", None)  # absent from results of runs before issue 3
+        if thinking_eval:
+            self.run.config.update({"thinking_eval": thinking_eval}, allow_val_change=True)
         self.run.finish(exit_code=0 if result.status == "ok" else 1)
         self.run = None

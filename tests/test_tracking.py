@@ -1,0 +1,100 @@
+"""The W&B mirror, read back offline: what a run logs equals what its folder holds.
+
+Offline runs are read with W&B's own reader (``wandb leet inspect --json``), no server involved.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.config import validate
+from harness.results import Budget, RunResult
+from harness.tracking import Tracker, sample_columns
+from tests.conftest import TINY, compose_cfg, run_harness
+
+
+def read_offline_run(wandb_dir: Path) -> dict:
+    """An offline W&B run as {run, summary, history, tables}, read from its .wandb log by W&B's reader."""
+    (run_dir,) = sorted(Path(wandb_dir).glob("offline-run-*"))
+    out = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", "--json", str(run_dir)],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    records = [json.loads(line) for line in out.splitlines() if line.strip()]
+    summary: dict = {}
+    for r in records:
+        if r["type"] == "summary":
+            summary.update(r["summary"].get("update", {}))
+    tables = {key[: -len("._type")]: json.loads((run_dir / "files" / summary[key[: -len("._type")] + ".path"])
+                                                .read_text(encoding="utf-8"))
+              for key, value in summary.items() if key.endswith("._type") and value == "table-file"}
+    return {"run": next(r["run"] for r in records if r["type"] == "run"), "summary": summary, "tables": tables,
+            "history": [r["history"]["item"] for r in records if r["type"] == "history"]}
+
+
+def test_sample_columns_order():
+    records = [{"zeta": 1, "acc": 1.0, "id": "a", "xgen_acc/r": 0.0}, {"id": "b", "thinking": "t"}]
+    assert sample_columns(records) == ["id", "thinking", "acc", "xgen_acc/r", "zeta"]
+
+
+def test_offline_run_logs_what_the_run_folder_holds(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    cfg = validate(compose_cfg(["logger=wandb_offline", "method=rl", "data=micro_gqa", "seed=2"]))
+    curve = [{"step": 1, "reward": 0.25, "loss": 0.5}, {"step": 2, "reward": 0.5, "loss": 0.25}]
+    metrics = {"micro_gqa/acc": 0.5, "micro_gqa/xgen_gain/reader": 0.25, "micro_gqa/p_trunc/0.5": 0.75}
+    records = [{"id": "q1", "gold": "Oslo", "thinking": "Ann's friend is Bob. Bob is in Oslo.", "answer": "Oslo",
+                "acc": 1.0, "xgen_acc/reader": 1.0, "p_trunc/0.5": 1.0, "think_tokens": 35},
+               {"id": "q2", "gold": "Rome", "thinking": "", "answer": "Nice", "acc": 0.0, "xgen_acc/reader": 0.0,
+                "p_trunc/0.5": 0.5, "think_tokens": 0}]
+    result = RunResult(status="ok", method="rl", data="micro_gqa", algo="dapo", seed=2, model="micro", sweep="s",
+                       budget=Budget(base_checkpoint_hash="b", prompt_ids_hash="p", optimizer_steps=2,
+                                     completions_sampled=16, tokens_generated=99, wall_time_s=1.5), metrics=metrics)
+    tracker = Tracker(cfg, tmp_path)
+    tracker.log_curve(curve)
+    tracker.log_eval(metrics, records)
+    tracker.finish(result)
+    logged = read_offline_run(tmp_path / "wandb")
+
+    run = logged["run"]
+    assert (run["run_group"], run["job_type"]) == (cfg.sweep_name, "rl")
+    assert run["tags"] == ["micro_gqa", "dapo", "seed2"]
+    summary = logged["summary"]
+    assert {k: summary[f"eval/{k}"] for k in metrics} == metrics
+    assert {k: summary[f"budget/{k}"] for k in result.budget.to_json()} == result.budget.to_json()
+    assert summary["status"] == "ok"
+    steps = {h["_step"]: h for h in logged["history"] if "train/reward" in h}
+    assert {s: (h["train/reward"], h["train/loss"]) for s, h in steps.items()} == {1: (0.25, 0.5), 2: (0.5, 0.25)}
+    table = logged["tables"]["eval/samples"]
+    assert table["columns"] == sample_columns(records)
+    assert [dict(zip(table["columns"], row, strict=True)) for row in table["data"]] == records
+
+
+def test_logger_none_logs_nothing(tmp_path):
+    cfg = validate(compose_cfg(["logger=none"]))
+    tracker = Tracker(cfg, tmp_path)
+    tracker.log_eval({"s/acc": 1.0}, [])
+    tracker.finish(RunResult(status="ok", method="base", data="micro_math", algo="dapo", seed=0, model="m", sweep="s"))
+    assert tracker.run is None and not (tmp_path / "wandb").exists()
+
+
+
+@pytest.mark.slow
+def test_a_real_run_logs_its_run_folder(tmp_path, cache_dir, tiny_base):
+    """``python -m harness`` with the offline logger: W&B holds results.json, curve.jsonl and samples.jsonl."""
+    run_dir = tmp_path / "run"
+    run_harness([*(a for a in TINY if not a.startswith("logger=")), "logger=wandb_offline", "method=rl",
+                 f"cache_dir={cache_dir}", f"hydra.run.dir={run_dir}"])
+    result = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+    logged = read_offline_run(run_dir / "wandb")
+    assert {k: logged["summary"][f"eval/{k}"] for k in result["metrics"]} == result["metrics"]
+    assert {k: logged["summary"][f"budget/{k}"] for k in result["budget"]} == result["budget"]
+    assert logged["run"]["job_type"] == "rl" and logged["summary"]["status"] == result["status"] == "ok"
+    samples = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text(encoding="utf-8").splitlines()]
+    table = logged["tables"]["eval/samples"]
+    assert [dict(zip(table["columns"], row, strict=True)) for row in table["data"]] == samples
+    curve = [json.loads(line) for line in (run_dir / "curve.jsonl").read_text(encoding="utf-8").splitlines()]
+    history = {h["_step"]: h for h in logged["history"] if "train/loss" in h}
+    assert {row["step"]: row["loss"] for row in curve} == {s: h["train/loss"] for s, h in history.items()}
