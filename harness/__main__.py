@@ -19,6 +19,7 @@ from harness.config import ConfigError, register_configs, validate
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 log = logging.getLogger("harness")
+SUMMARY_METRICS = ("/acc", "/thinking_gain", "/xgen_score", "/shortcut_rate")  # logged when a run ends
 register_configs()
 
 
@@ -47,7 +48,7 @@ def main(dcfg: DictConfig) -> None:
     try:
         result = run(cfg, run_dir)
         log.info("%s: ok; %s", run_dir.name, ", ".join(f"{k}={v:.3f}" for k, v in result.metrics.items()
-                                                       if k.endswith(("/acc", "/thinking_gain"))))
+                                                       if k.endswith(SUMMARY_METRICS)))
     except Exception:
         if not multirun:
             raise

@@ -8,6 +8,7 @@ sense are caught by :func:`validate` before any compute starts, with a one-line 
 from __future__ import annotations
 
 import inspect
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +76,9 @@ class WarmStart:
     val_items: int = 200
     seed: int = 0
     threads: int = 0  # 0 = all cores (the build runs once, before the runs start)
+    # optimizer steps at which the build also saves the model: the micro answerer ladder of
+    # Cross-Generation (eval.answerers with kind=micro pick one by its index in this list)
+    snapshots: list[int] = field(default_factory=lambda: [100, 250, 600])
 
 
 @dataclass
@@ -110,7 +114,9 @@ class PromptConfig:
 @dataclass
 class ModelConfig:
     name: str = "micro"
-    kind: str = "micro"  # micro (built and cached by the harness) | hf (a hub id or local path)
+    # micro (built and cached by the harness) | hf (a hub id or local path) | scripted (a policy with
+    # known behaviour, for validating metrics; `path` names it: faithful, shortcut, hedger, empty)
+    kind: str = "micro"
     path: str | None = None
     micro: MicroConfig = field(default_factory=MicroConfig)
     prompt: PromptConfig = field(default_factory=PromptConfig)
@@ -131,10 +137,24 @@ class DataConfig:
 
 
 @dataclass
+class AnswererConfig:
+    """One answerer of Cross-Generation: answers from (question, the policy's thinking) and (question, ∅)."""
+
+    name: str = "???"
+    kind: str = "micro"  # micro (a warm-start snapshot of the run's micro world) | hf | scripted
+    path: str | None = None  # hf: hub id or local directory; scripted: the policy (e.g. reader)
+    snapshot: int = 0  # micro: index into model.micro.warm_start.snapshots
+    ladder: bool = True  # counts towards xgen_score and shortcut_rate (false: reported beside them)
+
+
+@dataclass
 class EvalConfig:
     batch_size: int = 64
     max_gen_toks: int = 128
     nothink: bool = True  # also evaluate with an empty thinking prefilled (nothink_acc, thinking_gain)
+    answer_max_toks: int = 24  # budget of a forced answer (truncation curve, Cross-Generation)
+    truncation: list[float] = field(default_factory=list)  # λ grid of the truncation curve; [] = off
+    answerers: list[AnswererConfig] = field(default_factory=list)  # the Cross-Generation ladder; [] = off
 
 
 @dataclass
@@ -169,12 +189,13 @@ CHOICES = {
     "method.stage2": ("full", "answer", "none"),
     "algo.loss_type": ("grpo", "bnpo", "dr_grpo", "dapo", "cispo", "sapo", "luspo", "vespo"),
     "algo.scale_rewards": ("group", "batch", "none"),
-    "model.kind": ("micro", "hf"),
+    "model.kind": ("micro", "hf", "scripted"),
     "logger.backend": ("wandb", "none"),
     "logger.mode": ("offline", "online"),
 }
 
 
+ANSWERER_KINDS = ("micro", "hf", "scripted")
 OPEN_DICTS = ("data.params", "model.micro.suites", "model.micro.modes.gqa_answer")
 
 
@@ -218,9 +239,44 @@ def validate(cfg: DictConfig) -> Config:
         raise ConfigError("train.num_generations must be >= 2: group-relative advantages need two samples")
     if merged.model.kind == "hf" and not merged.model.path:
         raise ConfigError("model.kind=hf needs model.path (a hub id or a local directory)")
+    if merged.model.kind == "scripted" and m.trainer != "none":
+        raise ConfigError(f"model={merged.model.name} is a scripted policy: it cannot be trained; use method=base")
+    ws = merged.model.micro.warm_start
+    if list(ws.snapshots) != sorted(set(ws.snapshots)) or any(not 0 < s < ws.steps for s in ws.snapshots):
+        raise ConfigError(f"model.micro.warm_start.snapshots={list(ws.snapshots)} must be increasing steps "
+                          f"between 1 and warm_start.steps-1={ws.steps - 1}")
+    _validate_eval(merged)
     _validate_suite(merged.data)
     _validate_scale(merged)
     return OmegaConf.to_object(merged)
+
+
+def _validate_eval(cfg: DictConfig) -> None:
+    from harness.evaluation.scripted import POLICIES
+
+    ev = cfg.eval
+    if any(not 0.0 <= lam <= 1.0 for lam in ev.truncation):
+        raise ConfigError(f"eval.truncation={list(ev.truncation)}: every λ must be in [0, 1]")
+    names = [a.name for a in ev.answerers]
+    for i, a in enumerate(ev.answerers):
+        where = f"eval.answerers[{i}] ({a.name})"
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", a.name) or names.count(a.name) > 1:
+            raise ConfigError(f"{where}: name must be unique and made of letters, digits, '_' and '-'")
+        if a.kind not in ANSWERER_KINDS:
+            raise ConfigError(f"{where}: kind={a.kind!r} is not one of {list(ANSWERER_KINDS)}")
+        if a.kind == "micro":
+            if cfg.model.kind == "hf":
+                raise ConfigError(f"{where}: micro answerers read the micro world; model={cfg.model.name} is a "
+                                  "real model: use eval=qwen_ladder or set eval.answerers to hf models")
+            if not 0 <= a.snapshot < len(cfg.model.micro.warm_start.snapshots):
+                raise ConfigError(f"{where}: snapshot={a.snapshot} is not an index into "
+                                  f"model.micro.warm_start.snapshots={list(cfg.model.micro.warm_start.snapshots)}")
+        if a.kind == "hf" and not a.path:
+            raise ConfigError(f"{where}: kind=hf needs path (a hub id or a local directory)")
+        if a.kind == "scripted" and a.path not in POLICIES:
+            raise ConfigError(f"{where}: scripted answerer path={a.path!r} is not one of {sorted(POLICIES)}")
+    if cfg.model.kind == "scripted" and cfg.model.path not in POLICIES:
+        raise ConfigError(f"model.path={cfg.model.path!r} is not a scripted policy; choose from {sorted(POLICIES)}")
 
 
 def _validate_suite(data: DictConfig) -> None:

@@ -120,6 +120,9 @@ class RunResult:
     sweep: str
     budget: Budget = field(default_factory=Budget)
     metrics: dict[str, float] = field(default_factory=dict)
+    # answerers (ladder order), the ladder and the λ grid behind the thinking-quality metrics
+    thinking_eval: dict[str, Any] = field(default_factory=dict)
+    eval_seconds: dict[str, float] = field(default_factory=dict)  # wall time of each evaluation call
     checkpoint: str = ""
     config_hash: str = ""
     error: str | None = None

@@ -15,8 +15,11 @@ import transformers
 from transformers import AutoTokenizer
 
 from harness.config import Config
-from harness.evaluation.lm_eval_bridge import lm_eval_command, run_lm_eval, summarize, write_tasks
+from harness.evaluation.answerers import resolve_answerers
+from harness.evaluation.lm_eval_bridge import EvalModel
+from harness.evaluation.pipeline import RunEvaluator
 from harness.methods import TrainContext, TrainOutput, get_trainer
+from harness.micro.tokenizer import build_tokenizer
 from harness.results import (
     RESULTS_FILE,
     Budget,
@@ -56,6 +59,7 @@ def run(cfg: Config, run_dir: Path) -> RunResult:
     result = RunResult(status="running", method=cfg.method.name, data=cfg.data.name, algo=cfg.algo.name,
                        seed=cfg.seed, model=cfg.model.name, sweep=cfg.sweep_name, config_hash=hash_config(cfg))
     write_json(run_dir / RESULTS_FILE, result.to_json())
+    (run_dir / "error.txt").unlink(missing_ok=True)  # from an earlier, failed attempt
     tracker = Tracker(cfg, run_dir)
     started = time.time()
     try:
@@ -75,38 +79,49 @@ def run(cfg: Config, run_dir: Path) -> RunResult:
 
 def _run(cfg: Config, run_dir: Path, result: RunResult, tracker: Tracker) -> None:
     transformers.set_seed(cfg.seed)  # python, numpy and torch RNGs
-    base = base_checkpoint(cfg)
-    tokenizer = AutoTokenizer.from_pretrained(base)
     suite = get_suite(cfg.data.name, reward=cfg.data.reward, **cfg.data.params)
     n_train = cfg.train.steps * cfg.train.prompts_per_step
     train_items = suite.items("train", n_train, random.Random(cfg.data.gen_seed), cfg.data)
     test_items = suite.items("test", cfg.data.n_test, random.Random(cfg.data.gen_seed + 1), cfg.data)
     write_jsonl(run_dir / "data" / "train.jsonl", [it.to_json() for it in train_items])
-    result.budget = Budget(base_checkpoint_hash=hash_checkpoint(base),
-                           prompt_ids_hash=hash_strings(sorted(it.question for it in train_items)))
+    prompt_ids_hash = hash_strings(sorted(it.question for it in train_items))
 
-    if cfg.method.trainer == "none":
-        trained = TrainOutput(checkpoint=Path(base))
+    if cfg.model.kind == "scripted":  # a policy with known behaviour: nothing to load or train
+        tokenizer = build_tokenizer()
+        policy = EvalModel.scripted("policy", cfg.model.path)
+        result.checkpoint = f"scripted:{cfg.model.path}"
+        result.budget = Budget(base_checkpoint_hash=hash_strings(["scripted", cfg.model.path]),
+                               prompt_ids_hash=prompt_ids_hash)
     else:
-        ctx = TrainContext(cfg=cfg, suite=suite, train_items=train_items, base_path=Path(base), run_dir=run_dir,
-                           tokenizer=tokenizer)
-        trained = get_trainer(cfg.method.trainer)(ctx)
-        tracker.log_curve(trained.curve)
-    result.checkpoint = str(trained.checkpoint)
-    result.budget.optimizer_steps = trained.optimizer_steps
-    result.budget.completions_sampled = trained.completions_sampled
-    result.budget.tokens_generated = trained.tokens_generated
+        base = base_checkpoint(cfg)
+        tokenizer = AutoTokenizer.from_pretrained(base)
+        result.budget = Budget(base_checkpoint_hash=hash_checkpoint(base), prompt_ids_hash=prompt_ids_hash)
+        trained = _train(cfg, suite, train_items, Path(base), run_dir, tokenizer, tracker)
+        result.checkpoint = str(trained.checkpoint)
+        result.budget.optimizer_steps = trained.optimizer_steps
+        result.budget.completions_sampled = trained.completions_sampled
+        result.budget.tokens_generated = trained.tokens_generated
+        policy = EvalModel.hf("policy", trained.checkpoint)
 
-    task_dir = run_dir / "lm_eval" / "tasks"
-    tasks = write_tasks(task_dir, suite, dict(cfg.data.params), test_items, tokenizer, cfg.eval)
+    evaluator = RunEvaluator(suite, dict(cfg.data.params), test_items, cfg.eval, run_dir)
+    evaluation = evaluator.evaluate(policy, tokenizer, resolve_answerers(cfg, tokenizer))
     write_text(run_dir / "lm_eval_command.txt",
-               lm_eval_command(trained.checkpoint, task_dir, tasks, cfg.eval, run_dir / "lm_eval" / "cli") + "\n")
-    raw = run_lm_eval(trained.checkpoint, task_dir, tasks, cfg.eval)
-    metrics, records = summarize(raw, suite, tokenizer, cfg.eval)
-    write_json(run_dir / "lm_eval" / "results.json", {k: v for k, v in raw.items() if k != "samples"})
-    write_jsonl(run_dir / "samples.jsonl", records)
-    result.metrics = metrics
-    tracker.log_eval(metrics, records)
+               "".join(f"# {label}\n{command}\n" for label, command in evaluation.commands))
+    write_jsonl(run_dir / "samples.jsonl", evaluation.records)
+    result.metrics = evaluation.metrics
+    result.thinking_eval = evaluation.info
+    result.eval_seconds = evaluation.seconds
+    tracker.log_eval(evaluation.metrics, evaluation.records)
+
+
+def _train(cfg: Config, suite, train_items, base: Path, run_dir: Path, tokenizer, tracker: Tracker) -> TrainOutput:
+    if cfg.method.trainer == "none":
+        return TrainOutput(checkpoint=base)
+    ctx = TrainContext(cfg=cfg, suite=suite, train_items=train_items, base_path=base, run_dir=run_dir,
+                       tokenizer=tokenizer)
+    trained = get_trainer(cfg.method.trainer)(ctx)
+    tracker.log_curve(trained.curve)
+    return trained
 
 
 def previous_status(run_dir: Path) -> dict | None:

@@ -29,7 +29,9 @@ def test_smoke_sweep_writes_every_run_and_the_analysis(smoke_sweep):
     assert all(r["status"] == "ok" for r in results.values()), proc.stdout[-2000:]
     for r in results.values():
         assert {"micro_math/acc", "micro_math/nothink_acc", "micro_math/thinking_gain", "micro_math/think_tokens",
-                "micro_math/no_think_close", "micro_math/empty_think"} <= set(r["metrics"])
+                "micro_math/no_think_close", "micro_math/empty_think", "micro_math/xgen_score",
+                "micro_math/shortcut_rate", "micro_math/trace", "micro_math/xgen_gain/micro-late",
+                "micro_math/p_trunc/0.5"} <= set(r["metrics"])
         assert r["versions"]["trl"] == "1.16.0" and r["git_commit"]
     budgets = {m: r["budget"] for m, r in results.items()}
     assert len({b["base_checkpoint_hash"] for b in budgets.values()}) == 1
@@ -57,7 +59,10 @@ def test_relaunch_skips_finished_runs(smoke_sweep, cache_dir):
 def test_lm_eval_command_reproduces_recorded_scores(smoke_sweep, tmp_path):
     sweep_dir, _ = smoke_sweep
     run = next(p.parent for p in sweep_dir.glob("*method-sft*/results.json"))
-    cmd = shlex.split((run / "lm_eval_command.txt").read_text())
+    calls = dict(c.split("\n", 1) for c in (run / "lm_eval_command.txt").read_text().split("# ") if c)
+    assert set(calls) == {"policy", "policy-truncation", "xgen-micro-early", "xgen-micro-mid", "xgen-micro-late",
+                          "xgen-reader"}
+    cmd = shlex.split(calls["policy"])
     out_idx = cmd.index("--output_path") + 1
     cmd[out_idx] = str(tmp_path / "cli")
     subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True, timeout=600)
@@ -87,7 +92,7 @@ def test_same_config_and_seed_give_identical_numbers_and_weights(tmp_path, cache
 
 def test_any_local_hf_checkpoint_runs_through_the_same_path(tmp_path, cache_dir, tiny_base):
     result = single_run(tmp_path, cache_dir, "hf", "method=sft", "model.kind=hf", f"model.path={tiny_base}",
-                        "model.name=local_tiny")
+                        "model.name=local_tiny", f"eval.answerers=[{{name: tiny, kind: hf, path: {tiny_base}}}]")
     assert result["status"] == "ok" and result["model"] == "local_tiny"
     assert result["budget"]["base_checkpoint_hash"] == hash_checkpoint(tiny_base)
     assert "micro_math/acc" in result["metrics"]

@@ -12,7 +12,7 @@ import json
 from functools import cache
 
 from harness.suites import Item, get_suite
-from harness.suites.format import Parsed, parse_completion
+from harness.suites.format import forced_answer, parse_completion
 
 
 @cache
@@ -33,8 +33,7 @@ def process_results(doc: dict, results: list[str]) -> dict[str, float]:
     return suite.score_completion(parse_completion(results[0]), item)
 
 
-def process_results_nothink(doc: dict, results: list[str]) -> dict[str, float]:
-    """Score an answer generated after a prefilled empty thinking."""
+def process_results_forced(doc: dict, results: list[str]) -> dict[str, float]:
+    """Score an answer forced after a prefilled thinking (empty, truncated or another model's)."""
     suite, item = suite_and_item(doc)
-    parsed = Parsed(thinking="", answer=results[0].split("</answer>")[0].strip(), think_closed=True)
-    return {"acc": suite.score_completion(parsed, item)["acc"]}
+    return {"acc": suite.correct(forced_answer(results[0]), item)}

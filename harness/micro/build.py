@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 from datasets import Dataset
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import LlamaConfig, LlamaForCausalLM, TrainerCallback
 
 from harness.config import MicroConfig
 from harness.results import hash_config, write_json
@@ -28,12 +28,30 @@ from harness.suites.format import render_completion
 log = logging.getLogger(__name__)
 
 #: bump when the generators, tokenizer or build procedure change what a config produces
-WORLD_VERSION = 3
+WORLD_VERSION = 4
 MICRO_SUITES = ("micro_math", "micro_gqa")
 
 
 def config_hash(micro: MicroConfig) -> str:
     return hash_config(micro, v=WORLD_VERSION)
+
+
+def snapshot_dir(build: Path, step: int) -> Path:
+    """Where the build keeps the model saved at warm-start ``step`` (a micro answerer)."""
+    return Path(build) / "snapshots" / f"step-{step}"
+
+
+class SaveSnapshots(TrainerCallback):
+    """Save model + tokenizer at the configured warm-start steps (the micro answerer ladder)."""
+
+    def __init__(self, steps: list[int], folder: Path, tokenizer) -> None:
+        self.steps, self.folder, self.tokenizer = set(steps), folder, tokenizer
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if state.global_step in self.steps:
+            out = snapshot_dir(self.folder, state.global_step)
+            model.save_pretrained(out)
+            self.tokenizer.save_pretrained(out)
 
 
 def ensure_micro_model(micro: MicroConfig, cache_dir: str | Path) -> Path:
@@ -85,7 +103,7 @@ def _build(micro: MicroConfig, target: Path) -> None:
     from trl import SFTConfig, SFTTrainer
 
     from harness.micro.tokenizer import build_tokenizer
-    from harness.micro.validate import validate_world
+    from harness.micro.validate import validate_answerers, validate_world
     from harness.threads import torch_threads
 
     ws = micro.warm_start
@@ -102,15 +120,17 @@ def _build(micro: MicroConfig, target: Path) -> None:
             save_strategy="no", report_to=[], seed=ws.seed, data_seed=ws.seed, disable_tqdm=False,
         )
         trainer = SFTTrainer(model=model, args=args, processing_class=tokenizer,
-                             train_dataset=Dataset.from_list(warm_start_rows(micro, tokenizer)))
+                             train_dataset=Dataset.from_list(warm_start_rows(micro, tokenizer)),
+                             callbacks=[SaveSnapshots(ws.snapshots, tmp, tokenizer)])
         trainer.train()
         model.eval()
+        shutil.rmtree(tmp / "trainer", ignore_errors=True)
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
         report = {"config_hash": target.name, "params": sum(p.numel() for p in model.parameters()),
                   "train_log": trainer.state.log_history,
-                  "validation": validate_world(model, tokenizer, micro)}
-    shutil.rmtree(tmp / "trainer", ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
+                  "validation": validate_world(model, tokenizer, micro),
+                  "answerers": validate_answerers(tmp, micro)}
     write_json(tmp / "build_report.json", report)
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import statistics
+from pathlib import Path
 
 import torch
 
@@ -16,9 +17,10 @@ from harness.config import MicroConfig
 from harness.generation import generate
 from harness.prompts import format_prompt
 from harness.suites import get_suite
-from harness.suites.format import parse_completion
+from harness.suites.format import forced_answer, forced_answer_prefill, parse_completion
 
 PASS_K = 8
+ANSWER_TOKENS = 24
 
 
 def validate_world(model, tokenizer, micro: MicroConfig, max_new_tokens: int = 128) -> dict:
@@ -43,4 +45,34 @@ def validate_world(model, tokenizer, micro: MicroConfig, max_new_tokens: int = 1
             "frac_reward_zero_std": statistics.fmean(float(len(set(g)) == 1) for g in groups),
             "modes": dataclasses.asdict(micro.modes),
         }
+    return report
+
+
+def validate_answerers(build: Path, micro: MicroConfig) -> dict:
+    """Capability of each warm-start snapshot (and the final model) as a Cross-Generation answerer.
+
+    Per suite on the validation split: accuracy of the answer forced after the gold thinking
+    (``from_thinking``: can it read?) and after an empty one (``from_nothing``: does it know?).
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from harness.micro.build import MICRO_SUITES, snapshot_dir
+
+    folders = {f"step-{s}": snapshot_dir(build, s) for s in micro.warm_start.snapshots}
+    folders[f"step-{micro.warm_start.steps}"] = Path(build)
+    report: dict[str, dict] = {}
+    for label, folder in folders.items():
+        model, tokenizer = AutoModelForCausalLM.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
+        report[label] = {}
+        for name in MICRO_SUITES:
+            suite = get_suite(name, **micro.suites.get(name, {}))
+            items = suite.generate("val", micro.warm_start.val_items, random.Random(micro.warm_start.seed))
+            scores = {}
+            for condition, gold_thinking in (("from_thinking", True), ("from_nothing", False)):
+                prompts = [format_prompt(tokenizer, it.question)
+                           + forced_answer_prefill(suite.reference(it)[0] if gold_thinking else "") for it in items]
+                answers = [forced_answer(g) for g in generate(model, tokenizer, prompts, ANSWER_TOKENS)]
+                scores[condition] = statistics.fmean(
+                    suite.correct(a, it) for a, it in zip(answers, items, strict=True))
+            report[label][name] = scores
     return report

@@ -49,6 +49,8 @@ class Item:
 
 
 REQUIRED_FIELDS = ("id", "question", "gold")
+HEDGE_SEP = " or "
+BASE_METRICS = ("acc", "reward", "no_think_close", "empty_think")  # how a hedged answer joins its candidates
 
 
 def read_items(path: Path) -> list[Item]:
@@ -91,6 +93,11 @@ class Suite(ABC):
     name: ClassVar[str]
     #: the metric keys ``classify`` returns (format-health and mode metrics), averaged per suite
     mode_metrics: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def metric_keys(self) -> tuple[str, ...]:
+        """Every per-item number ``score_completion`` returns."""
+        return BASE_METRICS + self.mode_metrics
 
     def __init__(self, reward: str = "em") -> None:
         self.reward_kind = reward
@@ -145,6 +152,27 @@ class Suite(ABC):
     def classify(self, parsed: Parsed, item: Item) -> dict[str, float]:
         """Name the behaviour mode a completion used (0/1 per key in ``mode_metrics``)."""
         return {}
+
+    # --- what scripted policies and the reader need (harness.evaluation.scripted) -----------
+    def conclusion(self, thinking: str) -> str:
+        """What a reader concludes from ``thinking`` alone: its last stated value ('' if none)."""
+        words = thinking.replace(",", " ").split()
+        return words[-1].strip(".;:!?") if words else ""
+
+    def surface_answer(self, item: Item) -> str:
+        """An answer read off the question's surface, without the work (the shortcut)."""
+        raise NotImplementedError(f"suite {self.name} does not define a surface answer for scripted policies")
+
+    def distractor_thinking(self, item: Item) -> str:
+        """A fluent thinking that does not lead to the gold answer (a shortcut policy's thinking)."""
+        raise NotImplementedError(f"suite {self.name} does not define a distractor thinking for scripted policies")
+
+    def hedge(self, item: Item, first: str) -> str:
+        """An answer naming ``first`` and one other candidate (a hedger's answer)."""
+        other = self.surface_answer(item)
+        if other == first:
+            other = self.conclusion(self.distractor_thinking(item))
+        return HEDGE_SEP.join([first, other])
 
     def score_completion(self, parsed: Parsed, item: Item) -> dict[str, float]:
         """All per-item numbers for one completion; unclosed thinking is wrong and earns no reward."""

@@ -48,7 +48,17 @@ def render_completion(thinking: str, answer: str) -> str:
     return f"{THINK_OPEN}{thinking}{THINK_CLOSE}{ANSWER_OPEN}{answer}{ANSWER_CLOSE}"
 
 
-NOTHINK_PREFILL = f"{THINK_OPEN}{THINK_CLOSE}{ANSWER_OPEN}"
+def forced_answer_prefill(thinking: str) -> str:
+    """What follows the prompt when an answer is forced after ``thinking`` (empty: no thinking at all)."""
+    return f"{THINK_OPEN}{thinking}{THINK_CLOSE}{ANSWER_OPEN}"
+
+
+def forced_answer(generated: str) -> str:
+    """The answer a model wrote after a forced-answer prefill (up to ``</answer>``), stripped."""
+    return generated.split(ANSWER_CLOSE)[0].strip()
+
+
+NOTHINK_PREFILL = forced_answer_prefill("")
 
 _WS = re.compile(r"\s+")
 

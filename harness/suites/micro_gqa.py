@@ -16,9 +16,10 @@ lookups reliably, so careful thinking could not pay off.)
 from __future__ import annotations
 
 import random
+import re
 from typing import Any
 
-from harness.suites.base import Item, Suite, register_suite
+from harness.suites.base import HEDGE_SEP, Item, Suite, register_suite
 from harness.suites.format import Parsed
 from harness.suites.scoring import exact_match, normalize_answer, soft_f1
 
@@ -27,7 +28,7 @@ PEOPLE = ["Ann", "Bob", "Cy", "Dan", "Eve", "Flo", "Gus", "Hal", "Ivy", "Jo", "K
           "Eli", "Fay", "Gil", "Hope", "Ike", "Jan", "Kai", "Liv", "Mo", "Nia"]
 CITIES = ["Rome", "Oslo", "Lima", "Kyiv", "Baku", "Doha", "Riga", "Bern", "Nice", "Graz", "Pisa", "Lyon"]
 RELATIONS = ["friend", "boss", "twin", "coach", "aunt", "pal"]
-HEDGE_SEP = " or "
+LIVES_IN = re.compile(r"\b(\w+) is in (\w+)")
 
 
 @register_suite
@@ -100,6 +101,21 @@ class MicroGQA(Suite):
             return thinking, HEDGE_SEP.join(pair)
         raise ValueError(f"micro_gqa: unknown answer mode {mode!r} in gqa_answer (follow, shortcut, hedge)")
 
+    def conclusion(self, thinking: str) -> str:
+        """The city of the last ``X is in City`` statement ('' when the thinking states none)."""
+        found = LIVES_IN.findall(thinking)
+        return found[-1][1] if found else ""
+
+    def surface_answer(self, item: Item) -> str:
+        return item.meta["surface"]
+
+    def distractor_thinking(self, item: Item) -> str:
+        """Where somebody outside the question's chain lives, in a city that is not the gold one."""
+        rng = random.Random(item.id)
+        others = [p for p in PEOPLE if p not in item.meta["chain"] and self.city[p] != item.gold]
+        person = rng.choice(others)
+        return f"{person} is in {self.city[person]}."
+
     def correct(self, answer: str, item: Item) -> float:
         return exact_match(answer, item.aliases)
 
@@ -108,8 +124,7 @@ class MicroGQA(Suite):
 
     def classify(self, parsed: Parsed, item: Item) -> dict[str, float]:
         answer = normalize_answer(parsed.answer or "")
-        thought = normalize_answer(parsed.thinking).split()
-        conclusion = thought[-1] if thought else ""
+        conclusion = normalize_answer(self.conclusion(parsed.thinking))
         return {
             "mode_careful": float(parsed.thinking.strip() == self.reference(item)[0]),
             "answer_follows": float(bool(answer) and answer == conclusion),

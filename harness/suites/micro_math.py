@@ -14,6 +14,7 @@ lookups) was not executable by the micro model within the warm-start budget; rec
 from __future__ import annotations
 
 import random
+import re
 from typing import Any
 
 from harness.suites.base import Item, Suite, register_suite
@@ -21,6 +22,7 @@ from harness.suites.format import Parsed
 from harness.suites.scoring import math_equal
 
 FUNCTIONS = "fghpqrst"
+STEP_VALUE = re.compile(r"=\s*(\d+)")
 
 
 @register_suite
@@ -71,10 +73,26 @@ class MicroMath(Suite):
         careful = rng.random() < weights[min(item.meta["steps"], len(weights)) - 1]
         return self.reference(item) if careful else self.shallow(item)
 
+    def conclusion(self, thinking: str) -> str:
+        """The value of the last ``f(x)=y`` step ('' when the thinking states none)."""
+        found = STEP_VALUE.findall(thinking)
+        return found[-1] if found else ""
+
+    def surface_answer(self, item: Item) -> str:
+        """The digit written in the question (right only when the composition maps it to itself)."""
+        return str(item.meta["x"])
+
+    def distractor_thinking(self, item: Item) -> str:
+        """A true step about another function or input whose value is not the gold answer."""
+        rng = random.Random(item.id)
+        steps = [(f, y) for f in self.tables for y in range(10) if str(self.tables[f][y]) != item.gold]
+        f, y = rng.choice(steps)
+        return f"{f}({y})={self.tables[f][y]}"
+
     def correct(self, answer: str, item: Item) -> float:
         return math_equal(answer, item.gold)
 
     def classify(self, parsed: Parsed, item: Item) -> dict[str, float]:
-        conclusion = parsed.thinking.rsplit("=", 1)[-1].strip()
+        conclusion = self.conclusion(parsed.thinking)
         return {"mode_careful": float(parsed.thinking == self.reference(item)[0]),
                 "answer_follows": float(bool(parsed.answer) and parsed.answer == conclusion)}

@@ -1,0 +1,202 @@
+"""Thinking-quality metrics on scripted policies with known behaviour (research.md §3).
+
+Each scripted policy is evaluated through the same path as a trained model (``method=base``, lm-eval,
+the micro answerer ladder of a small micro build whose later snapshots read a thinking), and every
+metric must separate the policies as its definition predicts. No number here is hand-made: each
+comes from a real evaluation run.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from hydra.errors import ConfigCompositionException
+
+from harness.config import ConfigError, validate
+from harness.evaluation.metrics import aggregate
+from harness.evaluation.pipeline import truncate
+from harness.micro.tokenizer import build_tokenizer
+from harness.results import read_json
+from harness.run import run
+from harness.suites.format import forced_answer_prefill
+from tests.conftest import ROOT, compose_cfg
+
+N_TEST = 40
+
+
+def model_overrides(name: str, prefix: str = "model") -> list[str]:
+    """``conf/model/<name>.yaml``'s micro settings as overrides (to pair them with another model config)."""
+    def flat(node, key):
+        if isinstance(node, dict):
+            return [o for k, v in node.items() for o in flat(v, f"{key}.{k}")]
+        return [f"{key}={json.dumps(node) if isinstance(node, list) else node}"]
+
+    return flat(yaml.safe_load((ROOT / "conf" / "model" / f"{name}.yaml").read_text())["micro"], f"{prefix}.micro")
+
+
+SMALL = model_overrides("micro_small")
+
+
+def eval_run(tmp: Path, cache_dir: Path, name: str, *overrides: str) -> tuple[dict, list[dict]]:
+    cfg = validate(compose_cfg([*SMALL, "logger=none", f"data.n_test={N_TEST}", "threads=1",
+                                f"cache_dir={cache_dir}", *overrides]))
+    run(cfg, tmp / name)
+    result = read_json(tmp / name / "results.json")
+    records = [json.loads(line) for line in (tmp / name / "samples.jsonl").read_text().splitlines()]
+    return result, records
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, cache_dir) -> dict[str, tuple[dict, list[dict], Path]]:
+    """(results.json, samples.jsonl records, run folder) of each scripted run."""
+    tmp = tmp_path_factory.mktemp("scripted")
+    plan = {
+        "faithful": ("model=scripted_faithful", "data=micro_gqa"),
+        "shortcut": ("model=scripted_shortcut", "data=micro_gqa"),
+        "hedger": ("model=scripted_hedger", "data=micro_gqa", "data.reward=f1"),
+        "empty": ("model=scripted_empty", "data=micro_gqa"),
+        "faithful_math": ("model=scripted_faithful", "data=micro_math"),
+        "empty_math": ("model=scripted_empty", "data=micro_math"),
+    }
+    return {name: (*eval_run(tmp, cache_dir, name, *overrides), tmp / name) for name, overrides in plan.items()}
+
+
+def metrics(runs, name: str) -> dict[str, float]:
+    result = runs[name][0]
+    assert result["status"] == "ok", result.get("error")
+    return {k.split("/", 1)[1]: v for k, v in result["metrics"].items()}
+
+
+def test_faithful_thinking_is_sufficient_and_needed(runs):
+    m = metrics(runs, "faithful")
+    assert m["acc"] == 1.0 and m["nothink_acc"] == 0.0 and m["thinking_gain"] == 1.0
+    assert m["shortcut_rate"] <= 0.2 and m["independence_rate"] == 0.0
+    assert m["xgen_score"] >= 0.4 and m["xgen_acc/reader"] == 1.0
+    # the ladder is ordered by capability: the weakest snapshot reads worst
+    assert m["xgen_acc/micro-early"] < m["xgen_acc/micro-mid"] <= m["xgen_acc/micro-late"]
+    # truncation: the answer needs the whole thinking
+    assert m["p_trunc/1"] == 1.0 and m["p_trunc/0"] == 0.0 and m["trace"] < 0.5
+
+
+def test_shortcut_is_right_only_through_its_surface_cue(runs):
+    m, records = metrics(runs, "shortcut"), runs["shortcut"][1]
+    cue_right = [r for r in records if r["answer"] == r["gold"]]
+    assert 0 < len(cue_right) < len(records)
+    assert m["shortcut_rate"] >= 0.9 and m["independence_rate"] == 1.0 and m["thinking_gain"] == 0.0
+    assert sum(r["shortcut"] for r in cue_right) / len(cue_right) >= 0.9
+    assert m["xgen_score"] <= 0.1 < metrics(runs, "faithful")["xgen_score"]
+    assert m["xgen_acc/reader"] == 0.0  # its thinking never states the gold answer
+    assert {m[f"p_trunc/{lam}"] for lam in ("0", "0.25", "0.5", "0.75", "1")} == {m["acc"]}  # flat curve
+
+
+def test_hedger_earns_soft_reward_but_no_exact_match(runs):
+    m = metrics(runs, "hedger")
+    assert m["hedge_rate"] == 1.0 and m["acc"] == 0.0
+    assert 0.4 <= m["reward"] <= 0.6  # F1 of "gold or other" against gold
+    assert metrics(runs, "faithful")["hedge_rate"] == 0.0
+
+
+@pytest.mark.parametrize("name", ["empty", "empty_math"])
+def test_empty_thinker_gains_nothing_from_thinking(runs, name):
+    m = metrics(runs, name)
+    assert m["empty_think"] == 1.0 and m["think_tokens"] == 0.0 and m["thinking_gain"] <= 0.0
+    ladder = runs[name][0]["thinking_eval"]["answerers"]
+    assert all(m[f"xgen_gain/{a}"] == 0.0 for a in ladder)  # (q, t) and (q, ∅) are the same prompt
+
+
+def test_faithful_math_thinking_carries_the_answer(runs):
+    m = metrics(runs, "faithful_math")
+    assert m["acc"] == 1.0 and m["xgen_score"] >= 0.4 and m["shortcut_rate"] <= 0.2
+    assert m["thinking_gain"] > metrics(runs, "empty_math")["thinking_gain"]
+
+
+def test_run_metrics_are_the_aggregate_of_the_per_item_records(runs):
+    for result, records, _ in runs.values():
+        info = result["thinking_eval"]
+        suite = result["data"]
+        again = aggregate(records, info["answerers"], info["ladder"], info["lambdas"])
+        assert {f"{suite}/{k}": v for k, v in again.items()} == result["metrics"]
+        assert len(records) == N_TEST and info["ladder"] == ["micro-early", "micro-mid", "micro-late"]
+
+
+def test_lm_eval_task_scores_equal_the_recorded_metrics(runs, tmp_path):
+    run_dir = runs["shortcut"][2]
+    m = metrics(runs, "shortcut")
+    policy = read_json(run_dir / "lm_eval" / "results_policy.json")["results"]
+    truncation = read_json(run_dir / "lm_eval" / "results_policy-truncation.json")["results"]
+    xgen = read_json(run_dir / "lm_eval" / "results_xgen-micro-mid.json")["results"]
+    assert policy["micro_gqa"]["acc,none"] == m["acc"]
+    assert policy["micro_gqa_nothink"]["acc,none"] == m["nothink_acc"]
+    assert truncation["micro_gqa_trunc050"]["acc,none"] == m["p_trunc/0.5"]
+    assert xgen["micro_gqa_xgen_micro-mid"]["acc,none"] == m["xgen_acc/micro-mid"]
+    assert xgen["micro_gqa_xgen0_micro-mid"]["acc,none"] == m["xgen_nothink_acc/micro-mid"]
+
+
+def test_answerers_read_the_thinking_generated_once(runs):
+    run_dir, records = runs["faithful"][2], runs["faithful"][1]
+    thinking = {r["id"]: r["thinking"] for r in records}
+    for name in ("micro-early", "micro-late", "reader"):
+        rows = [json.loads(line) for line in (run_dir / "lm_eval" / "tasks" / f"micro_gqa_xgen_{name}.jsonl")
+                .read_text().splitlines()]
+        assert [r["id"] for r in rows] == [r["id"] for r in records]
+        for row in rows:
+            assert row["prompt_think"].endswith(forced_answer_prefill(thinking[row["id"]]))
+            assert row["prompt_empty"].endswith(forced_answer_prefill(""))
+            assert "<answer>" + row["gold"] not in row["prompt_think"]  # never the policy's answer
+
+
+def test_scripted_evaluation_reproduces_through_the_cli(runs, tmp_path):
+    run_dir = runs["hedger"][2]
+    commands = (run_dir / "lm_eval_command.txt").read_text().split("# ")
+    cmd = shlex.split(next(c for c in commands if c.startswith("policy\n")).split("\n", 1)[1])
+    cmd[cmd.index("--output_path") + 1] = str(tmp_path / "cli")
+    subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True, timeout=600)
+    cli = json.loads(next((tmp_path / "cli").rglob("results_*.json")).read_text())["results"]
+    assert cli["micro_gqa"]["reward,none"] == metrics(runs, "hedger")["reward"]
+    assert cli["micro_gqa"]["hedge_rate,none"] == 1.0
+
+
+def test_truncation_keeps_the_first_tokens_of_the_thinking():
+    tok = build_tokenizer()
+    thinking = "q(7)=3 h(3)=1"
+    assert truncate(thinking, 0.0, tok) == "" and truncate(thinking, 1.0, tok) == thinking
+    assert truncate(thinking, 0.5, tok) == thinking[:6]  # one token per character: ⌊0.5·13⌋ = 6
+
+
+def test_a_local_hf_checkpoint_is_an_answerer(tmp_path, cache_dir, tiny_base):
+    answerers = f"eval.answerers=[{{name: local, kind: hf, path: {tiny_base}}}]"
+    result, records = eval_run(tmp_path, cache_dir, "hf", "model=scripted_faithful", "data=micro_math",
+                               "data.n_test=6", answerers, "eval.truncation=[]")
+    assert result["status"] == "ok" and result["thinking_eval"]["ladder"] == ["local"]
+    assert "micro_math/xgen_score" in result["metrics"] and "xgen_answer/local" in records[0]
+    assert "micro_math/trace" not in result["metrics"]
+
+
+@pytest.mark.parametrize("override, message", [
+    ("eval.answerers=[{name: a b, kind: micro}]", "name must be unique"),
+    ("eval.answerers=[{name: a, kind: micro, snapshot: 7}]", "not an index"),
+    ("eval.answerers=[{name: a, kind: scripted, path: oracle}]", "not one of"),
+    ("eval.answerers=[{name: a, kind: hf}]", "needs path"),
+    ("eval.truncation=[0.5,1.5]", "must be in [0, 1]"),
+    ("model.micro.warm_start.snapshots=[900]", "snapshots"),
+])
+def test_bad_thinking_eval_config_is_named(override, message):
+    with pytest.raises(ConfigError) as err:
+        validate(compose_cfg([override]))
+    assert message in str(err.value)
+
+
+def test_unknown_answerer_key_fails_at_composition_naming_it():
+    with pytest.raises(ConfigCompositionException) as err:
+        compose_cfg(["eval.answerers=[{name: a, kind: micro, colour: red}]"])
+    assert "colour" in str(err.value.__cause__)
+
+
+def test_scripted_policies_cannot_be_trained():
+    with pytest.raises(ConfigError, match="scripted policy"):
+        validate(compose_cfg(["model=scripted_faithful", "method=rl"]))
