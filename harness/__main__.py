@@ -1,7 +1,10 @@
 """``python -m harness [overrides]``: compose the config, validate it, run one job.
 
 Multiruns (``+sweep=ablation`` or ``-m``) call this once per job; ``harness.sweep`` reports sweep
-progress and runs the analysis at the end.
+progress and runs the analysis at the end. A relaunched job skips a run that finished with the same
+config and resumes one that was interrupted (``harness.run.run``). In a multirun no job raises (a
+failure, config errors included, is recorded in the run's ``results.json``), because Hydra skips the
+end-of-sweep callback when one does.
 """
 
 from __future__ import annotations
@@ -25,22 +28,24 @@ register_configs()
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def main(dcfg: DictConfig) -> None:
-    from harness.results import hash_config
+    from harness.results import hash_run_config
     from harness.run import previous_status, run
-    from harness.sweep import report_progress
+    from harness.sweep import record_config_error, report_progress
 
+    hc = HydraConfig.get()
+    run_dir = Path(hc.runtime.output_dir)
+    multirun = hc.mode == RunMode.MULTIRUN
     try:
         cfg = validate(dcfg)
     except ConfigError as e:
         log.error("config error: %s", e)
-        if HydraConfig.get().mode == RunMode.RUN:
+        if not multirun:
             sys.exit(2)
-        raise
-    hc = HydraConfig.get()
-    run_dir = Path(hc.runtime.output_dir)
-    multirun = hc.mode == RunMode.MULTIRUN
+        # A job that raises makes Hydra skip the end-of-sweep analysis: record it as a failed run instead.
+        record_config_error(dcfg, run_dir, e)
+        return
     prev = previous_status(run_dir)
-    if prev and prev.get("status") == "ok" and prev.get("config_hash") == hash_config(cfg):
+    if prev and prev.get("status") == "ok" and prev.get("config_hash") == hash_run_config(cfg):
         log.info("skip %s: finished earlier with the same config (results.json status ok)", run_dir.name)
         return
     if multirun:

@@ -51,6 +51,9 @@ class TrainConfig:
     temperature: float = 1.0
     warmup_steps: int = 0
     max_grad_norm: float = 1.0
+    # a resumable trainer checkpoint (weights, optimizer, scheduler, RNG, trainer state) every
+    # `save_steps` optimizer steps and at the last step, in <run>/trainer/; 0 = none (no resuming)
+    save_steps: int = 10
     # RL rollouts with vLLM (TRL GRPOConfig.use_vllm; needs pip install -e ".[gpu]" and a GPU):
     # colocate = vLLM shares the training GPUs; server = a separate `trl vllm-serve` process
     use_vllm: bool = False
@@ -235,6 +238,8 @@ def validate(cfg: DictConfig) -> Config:
     for key in ("steps", "prompts_per_step", "num_generations", "max_completion_length"):
         if getattr(t, key) < 1:
             raise ConfigError(f"train.{key}={getattr(t, key)} must be >= 1")
+    if t.save_steps < 0:
+        raise ConfigError(f"train.save_steps={t.save_steps} must be >= 0 (0 = no trainer checkpoints)")
     if m.trainer == "rl" and t.num_generations < 2:
         raise ConfigError("train.num_generations must be >= 2: group-relative advantages need two samples")
     if merged.model.kind == "hf" and not merged.model.path:

@@ -40,6 +40,11 @@ def read_json(path: Path) -> Any:
         return json.load(f)
 
 
+def read_jsonl(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> None:
     write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
 
@@ -59,10 +64,28 @@ class Budget:
         return asdict(self)
 
 
-def hash_config(obj: Any, **extra: Any) -> str:
-    """Content hash of a config dataclass (plus ``extra`` fields): same values, same hash."""
-    payload = json.dumps({"cfg": asdict(obj), **extra}, sort_keys=True, default=str)
+#: run-config keys that change how a run is carried out, not what it computes: left out of its hash,
+#: so changing them neither reruns a finished run nor stops an interrupted one from resuming
+EXECUTION_ONLY_KEYS = ("train.save_steps",)
+
+
+def hash_config(obj: Any, *, exclude: tuple[str, ...] = (), **extra: Any) -> str:
+    """Content hash of a config dataclass (plus ``extra`` fields), without the dotted keys in ``exclude``:
+    same values, same hash."""
+    cfg = asdict(obj)
+    for dotted in exclude:
+        *parents, leaf = dotted.split(".")
+        node = cfg
+        for key in parents:
+            node = node[key]
+        del node[leaf]
+    payload = json.dumps({"cfg": cfg, **extra}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def hash_run_config(cfg: Any) -> str:
+    """The ``config_hash`` of a run: what decides whether a relaunch skips, resumes or restarts it."""
+    return hash_config(cfg, exclude=EXECUTION_ONLY_KEYS)
 
 
 def hash_strings(values: list[str]) -> str:
@@ -126,6 +149,7 @@ class RunResult:
     checkpoint: str = ""
     config_hash: str = ""
     error: str | None = None
+    resumed_from_step: int | None = None  # training resumed from the trainer checkpoint of this step
     versions: dict[str, str] = field(default_factory=library_versions)
     git_commit: str = field(default_factory=git_commit)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import random
+import shutil
 import time
 import traceback
 from pathlib import Path
@@ -19,13 +20,14 @@ from harness.evaluation.answerers import resolve_answerers
 from harness.evaluation.lm_eval_bridge import EvalModel
 from harness.evaluation.pipeline import RunEvaluator
 from harness.methods import TrainContext, TrainOutput, get_trainer
+from harness.methods.base import TRAINER_DIR, checkpoint_step, prepare_trainer_dir
 from harness.micro.tokenizer import build_tokenizer
 from harness.results import (
     RESULTS_FILE,
     Budget,
     RunResult,
     hash_checkpoint,
-    hash_config,
+    hash_run_config,
     hash_strings,
     read_json,
     write_json,
@@ -54,10 +56,23 @@ def base_checkpoint(cfg: Config) -> Path:
 
 
 def run(cfg: Config, run_dir: Path) -> RunResult:
-    """Train (if the method trains) and evaluate; always leave a ``results.json`` saying how it ended."""
+    """Train (if the method trains) and evaluate; always leave a ``results.json`` saying how it ended.
+
+    A run that an earlier attempt left ``running`` (killed) or ``failed`` with the same config hash
+    resumes training from its last complete trainer checkpoint (``<run_dir>/trainer``); any other
+    trainer folder is stale and removed first. Once the run is ``ok`` its trainer checkpoints are
+    deleted (the final ``checkpoint/`` stays); a failed run keeps them.
+    """
     run_dir = Path(run_dir)
+    config_hash = hash_run_config(cfg)
+    prev = previous_status(run_dir) or {}
+    interrupted = prev.get("status") in ("running", "failed") and prev.get("config_hash") == config_hash
+    resume = prepare_trainer_dir(run_dir / TRAINER_DIR, resume=interrupted)
     result = RunResult(status="running", method=cfg.method.name, data=cfg.data.name, algo=cfg.algo.name,
-                       seed=cfg.seed, model=cfg.model.name, sweep=cfg.sweep_name, config_hash=hash_config(cfg))
+                       seed=cfg.seed, model=cfg.model.name, sweep=cfg.sweep_name, config_hash=config_hash,
+                       resumed_from_step=None if resume is None else checkpoint_step(resume))
+    if resume is not None:
+        log.info("%s: resuming training from %s", run_dir.name, resume)
     write_json(run_dir / RESULTS_FILE, result.to_json())
     (run_dir / "error.txt").unlink(missing_ok=True)  # from an earlier, failed attempt
     tracker = Tracker(cfg, run_dir)
@@ -66,6 +81,7 @@ def run(cfg: Config, run_dir: Path) -> RunResult:
         with torch_threads(cfg.threads):
             _run(cfg, run_dir, result, tracker)
         result.status = "ok"
+        shutil.rmtree(run_dir / TRAINER_DIR, ignore_errors=True)
     except Exception as e:  # recorded, then re-raised so the launcher sees the failure too
         result.status, result.error = "failed", f"{type(e).__name__}: {e}"
         write_text(run_dir / "error.txt", traceback.format_exc())

@@ -1,7 +1,10 @@
 """Sweep-level behaviour: progress lines from the run folders, and the analysis at the end.
 
 Progress is read from the ``results.json`` of every run folder in the sweep (each job writes
-``running`` first, then ``ok``/``failed``), so it is right whichever process prints it.
+``running`` first, then ``ok``/``failed``), so it is right whichever process prints it. Hydra runs
+the end-of-sweep callback only if no job raised, so jobs record their failures instead of raising
+(``harness.__main__``, :func:`record_config_error`). A sweep whose launcher itself dies (a worker
+killed) ends without the analysis: relaunching it finishes the interrupted runs and analyses.
 """
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from harness.results import RESULTS_FILE, read_json
+from harness.results import RESULTS_FILE, RunResult, read_json, write_json, write_text
 
 log = logging.getLogger("harness.sweep")
 
@@ -28,6 +31,18 @@ def sweep_status(sweep_dir: Path) -> dict[str, list[str]]:
             state = "unreadable"
         status.setdefault(state, []).append(path.parent.name)
     return status
+
+
+def record_config_error(dcfg: DictConfig, run_dir: Path, error: Exception) -> None:
+    """Record a job whose config failed validation as a ``failed`` run (``results.json``, ``error.txt``)."""
+    def get(key: str, default: Any = "") -> Any:
+        return OmegaConf.select(dcfg, key, default=default)
+
+    result = RunResult(status="failed", method=get("method.name"), data=get("data.name"), algo=get("algo.name"),
+                       seed=get("seed", 0), model=get("model.name"), sweep=get("sweep_name"),
+                       error=f"{type(error).__name__}: {error}")
+    write_json(Path(run_dir) / RESULTS_FILE, result.to_json())
+    write_text(Path(run_dir) / "error.txt", f"{type(error).__name__}: {error}\n")
 
 
 def report_progress(sweep_dir: Path, event: str) -> None:

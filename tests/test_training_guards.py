@@ -1,4 +1,5 @@
-"""Training guards: the curve is written as it grows, and a non-finite loss or reward stops the run."""
+"""Training guards: the curve is written as it grows, and a non-finite loss or reward stops the run,
+naming the last good trainer checkpoint."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import math
 import pytest
 from transformers import TrainerControl, TrainerState, TrainingArguments
 
-from harness.methods.base import CurveLogger, NonFiniteLossError
+from harness.methods.base import RESUME_STATE, CurveLogger, NonFiniteLossError
+from harness.results import write_json
 
 
-def log(logger: CurveLogger, step: int, **values) -> None:
+def log(logger: CurveLogger, step: int, output_dir: str = "unused", **values) -> None:
     state = TrainerState()
     state.global_step = step
-    logger.on_log(TrainingArguments(output_dir="unused", report_to=[]), state, TrainerControl(), logs=values)
+    logger.on_log(TrainingArguments(output_dir=output_dir, report_to=[]), state, TrainerControl(), logs=values)
 
 
 def test_curve_rows_are_written_each_step(tmp_path):
@@ -32,3 +34,19 @@ def test_non_finite_values_stop_training_with_a_clear_error(tmp_path, key, value
     with pytest.raises(NonFiniteLossError, match=f"non-finite {key}=.* at step 3"):
         log(logger, 3, **{key: value})
     assert (tmp_path / "curve.jsonl").read_text().count("\n") == 2  # the bad row is on disk for inspection
+
+
+def test_non_finite_error_names_the_newest_checkpoint_whose_next_step_was_finite(tmp_path):
+    trainer_dir = tmp_path / "trainer"
+    for step, complete in ((3, True), (4, True), (5, False)):  # 5: killed while saving
+        (trainer_dir / f"checkpoint-{step}").mkdir(parents=True)
+        if complete:
+            write_json(trainer_dir / f"checkpoint-{step}" / RESUME_STATE, {"step": step})
+    logger = CurveLogger(tmp_path / "curve.jsonl")
+    # step 6 went NaN: it ran on the weights checkpoint-5 would hold; step 5 ran on checkpoint-4's
+    with pytest.raises(NonFiniteLossError, match=f"last good checkpoint .*: {trainer_dir / 'checkpoint-4'}$"):
+        log(logger, 6, str(trainer_dir), loss=math.nan)
+    with pytest.raises(NonFiniteLossError, match=f"last good checkpoint .*: {trainer_dir / 'checkpoint-3'}$"):
+        log(logger, 5, str(trainer_dir), loss=math.nan)
+    with pytest.raises(NonFiniteLossError, match="no trainer checkpoint up to step 2 to fall back to"):
+        log(logger, 4, str(trainer_dir), loss=math.nan)

@@ -1,18 +1,35 @@
-"""The trainer registry and what a trainer receives and returns."""
+"""The trainer registry, what a trainer receives and returns, and what every trainer shares: the
+training curve with its non-finite guard, and resumable trainer checkpoints.
+
+Checkpoints: every ``train.save_steps`` optimizer steps (and at the last step) the HF/TRL trainer
+saves ``<run_dir>/trainer/checkpoint-N`` (weights, optimizer, scheduler, RNG and trainer state);
+:class:`ResumeState` then adds the harness's own state (the curve so far, counters the trainer does
+not save) as ``harness_state.json``, written last, so only a folder that has it is complete. A
+relaunched run resumes from the newest complete one (``train_and_save``); ``harness.run`` decides
+whether a run may resume at all and deletes the checkpoints once it has finished.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from harness.config import Config
-from harness.results import write_jsonl
+from harness.config import Config, TrainConfig
+from harness.results import read_json, write_json, write_jsonl
 from harness.suites import Item, Suite
+
+TRAINER_DIR = "trainer"  # <run_dir>/trainer/checkpoint-N
+RESUME_STATE = "harness_state.json"
+# two: the trainer deletes the older checkpoint before the newer one is complete (rotation precedes
+# RESUME_STATE), so a crash while saving still leaves one complete checkpoint
+SAVE_TOTAL_LIMIT = 2
 
 
 @dataclass
@@ -37,9 +54,28 @@ class TrainOutput:
 TRAINERS: dict[str, Callable[[TrainContext], TrainOutput]] = {}
 
 
-def train_and_save(trainer, ctx: TrainContext, curve: CurveLogger) -> TrainOutput:
-    """Run a TRL trainer, save model + tokenizer as ``<run_dir>/checkpoint``, report steps and curve."""
-    trainer.train()
+def checkpoint_args(t: TrainConfig) -> dict[str, Any]:
+    """The TrainingArguments that save the resumable trainer checkpoints (``output_dir`` is ``trainer/``)."""
+    if t.save_steps == 0:
+        return {"save_strategy": "no"}
+    return {"save_strategy": "steps", "save_steps": t.save_steps, "save_total_limit": SAVE_TOTAL_LIMIT}
+
+
+def train_and_save(trainer, ctx: TrainContext, curve: CurveLogger,
+                   counters: Sequence[tuple[object, str]] = ()) -> TrainOutput:
+    """Run a TRL trainer, save model + tokenizer as ``<run_dir>/checkpoint``, report steps and curve.
+
+    Training resumes from the newest complete checkpoint in ``<run_dir>/trainer`` if there is one: the
+    trainer restores weights, optimizer, scheduler, RNG and step and skips the batches already
+    trained on; the curve so far and ``counters`` (``(object, attribute)`` pairs holding ints the
+    trainer does not checkpoint itself) come back from ``harness_state.json``.
+    """
+    state = ResumeState(curve, counters)
+    trainer.add_callback(state)
+    resume = last_checkpoint(ctx.run_dir / TRAINER_DIR)
+    if resume is not None:
+        state.restore(resume)
+    trainer.train(resume_from_checkpoint=None if resume is None else str(resume))
     checkpoint = ctx.run_dir / "checkpoint"
     trainer.save_model(str(checkpoint))
     ctx.tokenizer.save_pretrained(checkpoint)
@@ -64,12 +100,23 @@ class NonFiniteLossError(RuntimeError):
 
 
 class CurveLogger(TrainerCallback):
-    """Append every trainer log line to ``curve.jsonl``; stop on a non-finite loss or reward."""
+    """Append every trainer log line to ``curve.jsonl``; stop on a non-finite loss or reward.
+
+    The error names the last good trainer checkpoint, which stays on disk (the run failed). Step N
+    logs the loss of the weights step N-1 left, so a non-finite value at step N condemns checkpoint
+    N-1 too (its weights may already hold inf, or produce NaN); the last good checkpoint is the
+    newest one up to step N-2, whose next step was still finite. (Step N itself is never saved: the
+    trainer logs a step before it saves it.) Two checkpoints are kept, so it is always on disk.
+    """
 
     WATCHED = ("loss", "reward", "grad_norm")
 
     def __init__(self, path: Path) -> None:
         self.path, self.rows = path, []
+
+    def restore(self, rows: list[dict[str, float]]) -> None:
+        self.rows = list(rows)
+        write_jsonl(self.path, self.rows)  # drops rows an interrupted attempt logged after its last checkpoint
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not logs or "train_runtime" in logs:
@@ -79,5 +126,64 @@ class CurveLogger(TrainerCallback):
         write_jsonl(self.path, self.rows)
         bad = [k for k in self.WATCHED if k in row and not math.isfinite(row[k])]
         if bad:
+            good = last_checkpoint(Path(args.output_dir), max_step=state.global_step - 2)
+            kept = (f"last good checkpoint (its next step was still finite): {good}" if good is not None
+                    else f"no trainer checkpoint up to step {state.global_step - 2} to fall back to")
             raise NonFiniteLossError(f"non-finite {bad[0]}={row[bad[0]]} at step {state.global_step}; "
-                                     "lower method.lr or check the reward")
+                                     f"lower method.lr or check the reward; {kept}")
+
+
+class ResumeState(TrainerCallback):
+    """Completes each trainer checkpoint with ``harness_state.json``: the curve so far and the
+    ``counters``. Written after the trainer's own files, so its presence marks a complete checkpoint."""
+
+    def __init__(self, curve: CurveLogger, counters: Sequence[tuple[object, str]] = ()) -> None:
+        self.curve, self.counters = curve, list(counters)
+
+    def _key(self, owner: object, attr: str) -> str:
+        return f"{type(owner).__name__}.{attr}"
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+        write_json(folder / RESUME_STATE, {
+            "step": state.global_step, "curve": self.curve.rows,
+            "counters": {self._key(o, a): getattr(o, a) for o, a in self.counters}})
+
+    def restore(self, checkpoint: Path) -> None:
+        saved = read_json(checkpoint / RESUME_STATE)
+        self.curve.restore(saved["curve"])
+        for owner, attr in self.counters:
+            setattr(owner, attr, saved["counters"][self._key(owner, attr)])
+
+
+def checkpoint_step(checkpoint: Path) -> int:
+    return int(checkpoint.name.rpartition("-")[2])
+
+
+def _checkpoints(trainer_dir: Path) -> list[Path]:
+    found = [p for p in Path(trainer_dir).glob(f"{PREFIX_CHECKPOINT_DIR}-*") if p.name.rpartition("-")[2].isdigit()]
+    return sorted(found, key=checkpoint_step)
+
+
+def last_checkpoint(trainer_dir: Path, max_step: int | None = None) -> Path | None:
+    """The newest complete trainer checkpoint in ``trainer_dir``, up to ``max_step`` (``None``: none)."""
+    complete = [p for p in _checkpoints(trainer_dir) if (p / RESUME_STATE).is_file()
+                and (max_step is None or checkpoint_step(p) <= max_step)]
+    return complete[-1] if complete else None
+
+
+def prepare_trainer_dir(trainer_dir: Path, resume: bool) -> Path | None:
+    """Leave in ``trainer_dir`` only what a run may resume from; return the checkpoint it will resume from.
+
+    ``resume=False`` (the folder belongs to another config, or to a run that is not to be continued):
+    the folder is removed. Otherwise checkpoints newer than the last complete one (a crash while
+    saving) are removed; with no complete checkpoint the folder is removed too.
+    """
+    last = last_checkpoint(trainer_dir) if resume else None
+    if last is None:
+        shutil.rmtree(trainer_dir, ignore_errors=True)
+        return None
+    for p in _checkpoints(trainer_dir):
+        if checkpoint_step(p) > checkpoint_step(last):
+            shutil.rmtree(p)
+    return last

@@ -3,6 +3,13 @@
 ``method=rl`` trains the whole completion. ``method=start`` uses the same trainer, reward and
 algorithm, and only changes which tokens carry loss, step by step (``span_mask``). The algorithm
 (GRPO, Dr. GRPO, DAPO, RLOO-style) is a config value mapped onto ``GRPOConfig``.
+
+Resuming (``train_and_save``) is exact: HF's Trainer restores the step (so START's schedule), RNG,
+optimizer and scheduler and skips the batches already trained on; TRL's ``RepeatSampler`` draws its
+prompt order from its own seeded generator, so the skipped batches are exactly the consumed ones;
+TRL's generation buffer is empty after a resume, which is exact here because every optimizer step
+generates its own batch (one gradient-accumulation step, ``num_iterations=1``). The reward's counters
+of completions and tokens are saved with each checkpoint.
 """
 
 from __future__ import annotations
@@ -14,7 +21,15 @@ from datasets import Dataset
 from transformers import AutoModelForCausalLM
 from trl import GRPOConfig, GRPOTrainer
 
-from harness.methods.base import CurveLogger, TrainContext, TrainOutput, register_trainer, train_and_save
+from harness.methods.base import (
+    TRAINER_DIR,
+    CurveLogger,
+    TrainContext,
+    TrainOutput,
+    checkpoint_args,
+    register_trainer,
+    train_and_save,
+)
 from harness.methods.span_mask import span_for_step, span_mask
 from harness.micro.tokenizer import THINK_CLOSE
 from harness.prompts import format_prompt
@@ -61,7 +76,10 @@ class SpanMaskedGRPOTrainer(GRPOTrainer):
 
     def _generate_and_score_completions(self, inputs):
         out = super()._generate_and_score_completions(inputs)
-        mask = span_mask(out["completion_ids"], self.think_end_id, self.current_span())
+        span = self.current_span()
+        if self.model.training and (self.stage1_frac > 0 or self.stage2 != "full"):
+            self._metrics["train"]["start/think_only"].append(float(span == "think"))  # the curve shows the switch
+        mask = span_mask(out["completion_ids"], self.think_end_id, span)
         if mask is None:
             return out
         if "tool_mask" in out:
@@ -74,14 +92,14 @@ class SpanMaskedGRPOTrainer(GRPOTrainer):
 def grpo_args(ctx: TrainContext) -> GRPOConfig:
     cfg, t, a = ctx.cfg, ctx.cfg.train, ctx.cfg.algo
     return GRPOConfig(
-        output_dir=str(ctx.run_dir / "trainer"), max_steps=t.steps,
+        output_dir=str(ctx.run_dir / TRAINER_DIR), max_steps=t.steps,
         per_device_train_batch_size=t.prompts_per_step * t.num_generations, num_generations=t.num_generations,
         max_completion_length=t.max_completion_length, temperature=t.temperature,
         learning_rate=cfg.method.lr, lr_scheduler_type="constant", warmup_steps=t.warmup_steps,
         max_grad_norm=t.max_grad_norm, weight_decay=0.0,
         loss_type=a.loss_type, scale_rewards=a.scale_rewards, beta=a.beta, epsilon=a.epsilon,
         epsilon_high=a.epsilon_high, mask_truncated_completions=a.mask_truncated_completions,
-        use_cpu=True, bf16=False, logging_steps=1, save_strategy="no", report_to=[],
+        use_cpu=True, bf16=False, logging_steps=1, report_to=[], **checkpoint_args(t),
         seed=cfg.seed, data_seed=cfg.seed,
         use_vllm=t.use_vllm, vllm_mode=t.vllm_mode, vllm_gpu_memory_utilization=t.vllm_gpu_memory_utilization,
     )
@@ -99,6 +117,6 @@ def train_rl(ctx: TrainContext) -> TrainOutput:
         processing_class=ctx.tokenizer, callbacks=[curve],
         think_end_id=ctx.tokenizer.convert_tokens_to_ids(THINK_CLOSE), stage1_frac=m.stage1_frac, stage2=m.stage2,
     )
-    out = train_and_save(trainer, ctx, curve)
+    out = train_and_save(trainer, ctx, curve, counters=[(reward, "completions"), (reward, "tokens_generated")])
     out.completions_sampled, out.tokens_generated = reward.completions, reward.tokens_generated
     return out

@@ -5,7 +5,15 @@ from __future__ import annotations
 from datasets import Dataset
 from transformers import AutoModelForCausalLM
 
-from harness.methods.base import CurveLogger, TrainContext, TrainOutput, register_trainer, train_and_save
+from harness.methods.base import (
+    TRAINER_DIR,
+    CurveLogger,
+    TrainContext,
+    TrainOutput,
+    checkpoint_args,
+    register_trainer,
+    train_and_save,
+)
 from harness.prompts import format_prompt
 from harness.suites.format import render_completion
 
@@ -18,13 +26,14 @@ def train_sft(ctx: TrainContext) -> TrainOutput:
     rows = [{"prompt": format_prompt(ctx.tokenizer, it.question),
              "completion": render_completion(*ctx.suite.reference(it))} for it in ctx.train_items]
     args = SFTConfig(
-        output_dir=str(ctx.run_dir / "trainer"), max_steps=t.steps, per_device_train_batch_size=t.prompts_per_step,
+        output_dir=str(ctx.run_dir / TRAINER_DIR), max_steps=t.steps, per_device_train_batch_size=t.prompts_per_step,
         learning_rate=cfg.method.lr, lr_scheduler_type="constant", warmup_steps=t.warmup_steps,
         max_grad_norm=t.max_grad_norm, weight_decay=0.0, use_cpu=True, bf16=False, logging_steps=1,
-        save_strategy="no", report_to=[], seed=cfg.seed, data_seed=cfg.seed, completion_only_loss=True,
+        report_to=[], seed=cfg.seed, data_seed=cfg.seed, completion_only_loss=True, **checkpoint_args(t),
     )
     model = AutoModelForCausalLM.from_pretrained(ctx.base_path, dtype="float32")
     curve = CurveLogger(ctx.run_dir / "curve.jsonl")
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
                          processing_class=ctx.tokenizer, callbacks=[curve])
-    return train_and_save(trainer, ctx, curve)
+    # TRL's count of trained tokens (logged as num_tokens) is not part of its checkpoint
+    return train_and_save(trainer, ctx, curve, counters=[(trainer, "_total_train_tokens")])
