@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -155,9 +156,20 @@ class EvalConfig:
     batch_size: int = 64
     max_gen_toks: int = 128
     nothink: bool = True  # also evaluate with an empty thinking prefilled (nothink_acc, thinking_gain)
-    answer_max_toks: int = 24  # budget of a forced answer (truncation curve, Cross-Generation)
+    answer_max_toks: int = 16  # budget of a forced answer (truncation curve, Cross-Generation)
     truncation: list[float] = field(default_factory=list)  # λ grid of the truncation curve; [] = off
     answerers: list[AnswererConfig] = field(default_factory=list)  # the Cross-Generation ladder; [] = off
+    # reuse an answerer's answers after an empty thinking across runs (they do not depend on the
+    # policy; harness/evaluation/answer_cache.py says what the cache key covers)
+    reuse_empty_answers: bool = True
+    # further suites every run is evaluated on, as configured in conf/data/<name>.yaml (transfer:
+    # e.g. RLVR trained on micro_math, evaluated on micro_gqa too)
+    extra_suites: list[str] = field(default_factory=list)
+    # lm-eval's own tasks, run on the policy with its thinking stripped (they need the HF hub or a
+    # filled datasets cache): e.g. [gsm8k_cot, nq_open]; metrics lm_eval/<task>/<metric>
+    lm_eval_tasks: list[str] = field(default_factory=list)
+    # warn when more than this share of the policy's generations never close their thinking
+    truncation_warning: float = 0.1
 
 
 @dataclass
@@ -179,6 +191,8 @@ class Config:
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     seed: int = 0
     threads: int = 0  # torch threads of this run; 0 = all cores (sweeps set 1)
+    device: str = "cpu"  # cpu | cuda: where evaluation (lm-eval) runs its models
+    dtype: str = "float32"  # float32 | bfloat16 | float16: the evaluated models' weights
     sweep_name: str = "single"
     cache_dir: str = "outputs/cache"
 
@@ -195,6 +209,8 @@ CHOICES = {
     "model.kind": ("micro", "hf", "scripted"),
     "logger.backend": ("wandb", "none"),
     "logger.mode": ("offline", "online"),
+    "device": ("cpu", "cuda"),
+    "dtype": ("float32", "bfloat16", "float16"),
 }
 
 
@@ -251,15 +267,45 @@ def validate(cfg: DictConfig) -> Config:
         raise ConfigError(f"model.micro.warm_start.snapshots={list(ws.snapshots)} must be increasing steps "
                           f"between 1 and warm_start.steps-1={ws.steps - 1}")
     _validate_eval(merged)
+    if merged.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("device=cuda, but torch sees no GPU (a CPU build of torch, or no driver); "
+                              "use device=cpu or install a CUDA build of torch")
     _validate_suite(merged.data)
     _validate_scale(merged)
     return OmegaConf.to_object(merged)
+
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+
+def data_config(name: str) -> DataConfig:
+    """The data config ``conf/data/<name>.yaml``, as ``data=<name>`` would compose it."""
+    path = CONF_DIR / "data" / f"{name}.yaml"
+    if not path.is_file():
+        options = sorted(p.stem for p in path.parent.glob("*.yaml"))
+        raise ConfigError(f"eval.extra_suites: no data config {name!r} (conf/data/{name}.yaml); choose from {options}")
+    schema = OmegaConf.structured(DataConfig)
+    OmegaConf.set_struct(schema.params, False)
+    return OmegaConf.to_object(OmegaConf.merge(schema, OmegaConf.load(path)))
 
 
 def _validate_eval(cfg: DictConfig) -> None:
     from harness.evaluation.scripted import POLICIES
 
     ev = cfg.eval
+    for name in ev.extra_suites:
+        _validate_suite(OmegaConf.structured(data_config(name)))
+    if ev.lm_eval_tasks:
+        from harness.evaluation.builtin_tasks import unknown_tasks
+
+        if cfg.model.kind == "scripted":
+            raise ConfigError("eval.lm_eval_tasks need a model; scripted policies answer the harness's suites only")
+        unknown = unknown_tasks(list(ev.lm_eval_tasks))
+        if unknown:
+            raise ConfigError(f"eval.lm_eval_tasks: {unknown} are not lm-eval tasks (see `lm_eval ls tasks`)")
     if any(not 0.0 <= lam <= 1.0 for lam in ev.truncation):
         raise ConfigError(f"eval.truncation={list(ev.truncation)}: every λ must be in [0, 1]")
     names = [a.name for a in ev.answerers]

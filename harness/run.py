@@ -5,6 +5,7 @@ One call of :func:`run` is one job: it writes everything into ``run_dir`` (see R
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import shutil
@@ -15,10 +16,9 @@ from pathlib import Path
 import transformers
 from transformers import AutoTokenizer
 
-from harness.config import Config
-from harness.evaluation.answerers import resolve_answerers
+from harness.config import Config, DataConfig, data_config
 from harness.evaluation.lm_eval_bridge import EvalModel
-from harness.evaluation.pipeline import RunEvaluator
+from harness.evaluation.pipeline import evaluate_suites
 from harness.methods import TrainContext, TrainOutput, get_trainer
 from harness.methods.base import TRAINER_DIR, checkpoint_step, prepare_trainer_dir
 from harness.micro.tokenizer import build_tokenizer
@@ -34,7 +34,7 @@ from harness.results import (
     write_jsonl,
     write_text,
 )
-from harness.suites import get_suite
+from harness.suites import Item, Suite, get_suite
 from harness.threads import torch_threads
 from harness.tracking import Tracker
 
@@ -117,10 +117,10 @@ def _run(cfg: Config, run_dir: Path, result: RunResult, tracker: Tracker) -> Non
         result.budget.optimizer_steps = trained.optimizer_steps
         result.budget.completions_sampled = trained.completions_sampled
         result.budget.tokens_generated = trained.tokens_generated
-        policy = EvalModel.hf("policy", trained.checkpoint)
+        policy = EvalModel.hf("policy", trained.checkpoint, cfg.device, cfg.dtype)
 
-    evaluator = RunEvaluator(suite, dict(cfg.data.params), test_items, cfg.eval, run_dir)
-    evaluation = evaluator.evaluate(policy, tokenizer, resolve_answerers(cfg, tokenizer))
+    evaluation = evaluate_suites(cfg, [(cfg.data, suite, test_items), *_extra_suites(cfg)], policy, tokenizer,
+                                 run_dir)
     write_text(run_dir / "lm_eval_command.txt",
                "".join(f"# {label}\n{command}\n" for label, command in evaluation.commands))
     write_jsonl(run_dir / "samples.jsonl", evaluation.records)
@@ -128,6 +128,18 @@ def _run(cfg: Config, run_dir: Path, result: RunResult, tracker: Tracker) -> Non
     result.thinking_eval = evaluation.info
     result.eval_seconds = evaluation.seconds
     tracker.log_eval(evaluation.metrics, evaluation.records)
+
+
+def _extra_suites(cfg: Config) -> list[tuple[DataConfig, Suite, list[Item]]]:
+    """``eval.extra_suites``: their own data config, the run's test-set size and seed (as the sweep's runs)."""
+    out = []
+    for name in cfg.eval.extra_suites:
+        if name == cfg.data.name:
+            continue
+        data = dataclasses.replace(data_config(name), n_test=cfg.data.n_test, gen_seed=cfg.data.gen_seed)
+        suite = get_suite(data.name, reward=data.reward, **data.params)
+        out.append((data, suite, suite.items("test", data.n_test, random.Random(data.gen_seed + 1), data)))
+    return out
 
 
 def _train(cfg: Config, suite, train_items, base: Path, run_dir: Path, tokenizer, tracker: Tracker) -> TrainOutput:

@@ -31,7 +31,7 @@ def test_smoke_sweep_writes_every_run_and_the_analysis(smoke_sweep):
         assert {"micro_math/acc", "micro_math/nothink_acc", "micro_math/thinking_gain", "micro_math/think_tokens",
                 "micro_math/no_think_close", "micro_math/empty_think", "micro_math/xgen_score",
                 "micro_math/shortcut_rate", "micro_math/trace", "micro_math/xgen_gain/micro-late",
-                "micro_math/p_trunc/0.5"} <= set(r["metrics"])
+                "micro_math/p_trunc/0.5", "micro_gqa/acc", "micro_gqa/xgen_score"} <= set(r["metrics"])
         assert r["versions"]["trl"] == "1.16.0" and r["git_commit"]
     budgets = {m: r["budget"] for m, r in results.items()}
     assert len({b["base_checkpoint_hash"] for b in budgets.values()}) == 1
@@ -60,9 +60,10 @@ def test_lm_eval_command_reproduces_recorded_scores(smoke_sweep, tmp_path):
     sweep_dir, _ = smoke_sweep
     run = next(p.parent for p in sweep_dir.glob("*method-sft*/results.json"))
     calls = dict(c.split("\n", 1) for c in (run / "lm_eval_command.txt").read_text().split("# ") if c)
-    assert set(calls) == {"policy", "policy-truncation", "xgen-micro-early", "xgen-micro-mid", "xgen-micro-late",
-                          "xgen-reader"}
-    cmd = shlex.split(calls["policy"])
+    assert set(calls) == {f"{suite}-{c}" for suite in ("micro_math", "micro_gqa")  # micro_gqa: transfer
+                          for c in ("policy", "policy-truncation", "xgen-micro-early", "xgen-micro-mid",
+                                    "xgen-micro-late", "xgen-reader")}
+    cmd = shlex.split(calls["micro_math-policy"])
     out_idx = cmd.index("--output_path") + 1
     cmd[out_idx] = str(tmp_path / "cli")
     subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True, timeout=600)

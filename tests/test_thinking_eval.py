@@ -124,17 +124,27 @@ def test_run_metrics_are_the_aggregate_of_the_per_item_records(runs):
         assert len(records) == N_TEST and info["ladder"] == ["micro-early", "micro-mid", "micro-late"]
 
 
-def test_lm_eval_task_scores_equal_the_recorded_metrics(runs, tmp_path):
-    run_dir = runs["shortcut"][2]
-    m = metrics(runs, "shortcut")
-    policy = read_json(run_dir / "lm_eval" / "results_policy.json")["results"]
-    truncation = read_json(run_dir / "lm_eval" / "results_policy-truncation.json")["results"]
-    xgen = read_json(run_dir / "lm_eval" / "results_xgen-micro-mid.json")["results"]
+def test_lm_eval_task_scores_equal_the_recorded_metrics(runs):
+    run_dir = runs["faithful"][2]  # the first run: it computes the answerers' empty-thinking baseline
+    m = metrics(runs, "faithful")
+    policy = read_json(run_dir / "lm_eval" / "results_micro_gqa-policy.json")["results"]
+    truncation = read_json(run_dir / "lm_eval" / "results_micro_gqa-policy-truncation.json")["results"]
+    xgen = read_json(run_dir / "lm_eval" / "results_micro_gqa-xgen-micro-mid.json")["results"]
     assert policy["micro_gqa"]["acc,none"] == m["acc"]
     assert policy["micro_gqa_nothink"]["acc,none"] == m["nothink_acc"]
     assert truncation["micro_gqa_trunc050"]["acc,none"] == m["p_trunc/0.5"]
     assert xgen["micro_gqa_xgen_micro-mid"]["acc,none"] == m["xgen_acc/micro-mid"]
     assert xgen["micro_gqa_xgen0_micro-mid"]["acc,none"] == m["xgen_nothink_acc/micro-mid"]
+
+
+def test_later_runs_reuse_the_empty_thinking_baseline(runs):
+    first, later = runs["faithful"][0]["thinking_eval"], runs["shortcut"][0]["thinking_eval"]
+    assert first["reused_empty_answers"] == {"micro_gqa": []}
+    assert later["reused_empty_answers"] == {"micro_gqa": ["micro-early", "micro-mid", "micro-late", "reader"]}
+    for a in first["answerers"]:  # the baseline does not depend on the policy
+        assert metrics(runs, "shortcut")[f"xgen_nothink_acc/{a}"] == metrics(runs, "faithful")[f"xgen_nothink_acc/{a}"]
+    # its recorded command still evaluates both conditions
+    assert "micro_gqa_xgen0_micro-mid" in (runs["shortcut"][2] / "lm_eval_command.txt").read_text()
 
 
 def test_answerers_read_the_thinking_generated_once(runs):
@@ -153,7 +163,7 @@ def test_answerers_read_the_thinking_generated_once(runs):
 def test_scripted_evaluation_reproduces_through_the_cli(runs, tmp_path):
     run_dir = runs["hedger"][2]
     commands = (run_dir / "lm_eval_command.txt").read_text().split("# ")
-    cmd = shlex.split(next(c for c in commands if c.startswith("policy\n")).split("\n", 1)[1])
+    cmd = shlex.split(next(c for c in commands if c.startswith("micro_gqa-policy\n")).split("\n", 1)[1])
     cmd[cmd.index("--output_path") + 1] = str(tmp_path / "cli")
     subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True, timeout=600)
     cli = json.loads(next((tmp_path / "cli").rglob("results_*.json")).read_text())["results"]
@@ -200,3 +210,15 @@ def test_unknown_answerer_key_fails_at_composition_naming_it():
 def test_scripted_policies_cannot_be_trained():
     with pytest.raises(ConfigError, match="scripted policy"):
         validate(compose_cfg(["model=scripted_faithful", "method=rl"]))
+
+
+def test_extra_suites_are_evaluated_exactly_as_a_run_on_them(runs, tmp_path, cache_dir):
+    result, records = eval_run(tmp_path, cache_dir, "transfer", "model=scripted_faithful", "data=micro_math",
+                               "eval.extra_suites=[micro_gqa]")
+    direct, direct_records, _ = runs["faithful"]
+    assert result["thinking_eval"]["suites"] == ["micro_math", "micro_gqa"]
+    gqa = {k: v for k, v in result["metrics"].items() if k.startswith("micro_gqa/")}
+    assert gqa == direct["metrics"]  # same items, same prompts, same answerers: same numbers
+    assert [(r["id"], r["gold"]) for r in records if r["suite"] == "micro_gqa"] == \
+        [(r["id"], r["gold"]) for r in direct_records]
+    assert {r["suite"] for r in records} == {"micro_math", "micro_gqa"} and "micro_math/acc" in result["metrics"]

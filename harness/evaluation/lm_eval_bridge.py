@@ -8,6 +8,8 @@ scores can be reproduced from the run folder alone (scripted policies go through
 
 from __future__ import annotations
 
+import copy
+import functools
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,14 +33,15 @@ class EvalModel:
     label: str  # "policy" or an answerer's name
     lm_name: str  # "hf" | SCRIPTED_LM
     model_args: str
+    device: str = "cpu"
 
     @classmethod
-    def hf(cls, label: str, path: str | Path) -> EvalModel:
+    def hf(cls, label: str, path: str | Path, device: str = "cpu", dtype: str = "float32") -> EvalModel:
         path = str(Path(path).resolve()) if Path(path).exists() else str(path)
         if "," in path or "=" in path:
             raise ValueError(f"model path {path!r} contains ',' or '=', which lm-eval's --model_args string "
                              "cannot carry; move the output folder (hydra.run.dir / hydra.sweep.dir)")
-        return cls(label, "hf", f"pretrained={path},dtype=float32")
+        return cls(label, "hf", f"pretrained={path},dtype={dtype}", device)
 
     @classmethod
     def scripted(cls, label: str, policy: str) -> EvalModel:
@@ -51,7 +54,7 @@ class EvalModel:
         import harness.evaluation.scripted  # noqa: F401  (registers SCRIPTED_LM)
 
         return get_model(self.lm_name).create_from_arg_string(
-            self.model_args, {"batch_size": batch_size, "device": "cpu"})
+            self.model_args, {"batch_size": batch_size, "device": self.device})
 
 
 @dataclass(frozen=True)
@@ -72,8 +75,8 @@ class TaskSpec:
             "dataset_kwargs": {"data_files": {"test": str(Path(self.data_file).resolve())}},
             "test_split": "test",
             "output_type": "generate_until",
-            "doc_to_text": "{{" + self.prompt_field + "}}",
-            "doc_to_target": "{{gold}}",
+            "doc_to_text": self.prompt_field,  # a column name: read as is (no Jinja template per item)
+            "doc_to_target": "gold",
             "generation_kwargs": {"until": [ANSWER_CLOSE], "do_sample": False, "max_gen_toks": self.max_gen_toks},
             "process_results": f"!function utils.{self.hook}",
             "metric_list": [{"metric": m, "aggregation": "mean", "higher_is_better": m not in LOWER_IS_BETTER}
@@ -90,21 +93,43 @@ def write_task_files(task_dir: Path, specs: list[TaskSpec]) -> None:
     write_text(Path(task_dir) / "utils.py", UTILS_PY)
 
 
+@functools.cache
+def _environment() -> dict[str, Any]:
+    from lm_eval.loggers.utils import add_env_info
+
+    info: dict[str, Any] = {}
+    add_env_info(info)
+    return info
+
+
+def _add_env_info_once(storage: dict[str, Any]) -> None:
+    """lm-eval's ``add_env_info``, collected once per process.
+
+    lm-eval describes the machine (torch's ``collect_env``: ``pip list`` and other subprocesses, about
+    0.5 s) on *every* ``simple_evaluate`` call; a run makes several calls and the machine does not
+    change in between, so the first description is reused.
+    """
+    storage.update(copy.deepcopy(_environment()))
+
+
 def run_tasks(lm, task_dir: Path, tasks: list[str]) -> dict[str, Any]:
     """``simple_evaluate`` on the run's own tasks, with per-item samples."""
     import lm_eval
+    import lm_eval.evaluator
     from lm_eval.tasks import TaskManager
 
+    lm_eval.evaluator.add_env_info = _add_env_info_once
     manager = TaskManager(include_path=str(Path(task_dir).resolve()), include_defaults=False)
     return lm_eval.simple_evaluate(model=lm, tasks=tasks, task_manager=manager, log_samples=True)
 
 
-def cli_command(model: EvalModel, task_dir: Path, tasks: list[str], batch_size: int, out: Path) -> str:
-    """The stock CLI call that reproduces ``run_tasks`` for ``model`` on ``tasks``."""
+def cli_command(model: EvalModel, task_dir: Path | None, tasks: list[str], batch_size: int, out: Path) -> str:
+    """The stock CLI call that reproduces ``run_tasks`` for ``model`` on ``tasks`` (``task_dir``: the
+    run's own task folder; None for lm-eval's built-in tasks)."""
     entry = ["lm_eval"] if model.lm_name == "hf" else ["python", "-m", "harness.evaluation.lm_eval_cli"]
-    args = [*entry, "--model", model.lm_name, "--model_args", model.model_args,
-            "--include_path", str(Path(task_dir).resolve()), "--tasks", ",".join(tasks),
-            "--batch_size", str(batch_size), "--device", "cpu", "--log_samples",
+    include = ["--include_path", str(Path(task_dir).resolve())] if task_dir else []
+    args = [*entry, "--model", model.lm_name, "--model_args", model.model_args, *include, "--tasks", ",".join(tasks),
+            "--batch_size", str(batch_size), "--device", model.device, "--log_samples",
             "--output_path", str(Path(out).resolve())]
     return shlex.join(args)
 

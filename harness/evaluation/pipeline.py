@@ -7,14 +7,16 @@ All of it runs as lm-eval tasks written into ``<run>/lm_eval/tasks`` (see ``docs
 3. ``<suite>_xgen_<answerer>`` / ``<suite>_xgen0_<answerer>``: each Cross-Generation answerer answers
    after the policy's thinking / after an empty one; it never sees the policy's answer.
 
-The thinking is generated once, in step 1, and reused by 2 and 3. Each model is loaded once. The
-per-item results are merged into one record per item (``samples.jsonl``); the run's metrics are
-:func:`harness.evaluation.metrics.aggregate` of those records.
+The thinking is generated once, in step 1, and reused by 2 and 3. The same is done for every suite
+of ``eval.extra_suites`` (transfer); each model is loaded once per run. The per-item results are
+merged into one record per item and suite (``samples.jsonl``); the run's metrics are
+:func:`harness.evaluation.metrics.aggregate` of those records, per suite.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -23,8 +25,10 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from harness.config import EvalConfig
-from harness.evaluation.answerers import Answerer
+from harness.config import Config, DataConfig, EvalConfig
+from harness.evaluation.answer_cache import AnswerCache, cache_key
+from harness.evaluation.answerers import Answerer, resolve_answerers
+from harness.evaluation.builtin_tasks import run_builtin
 from harness.evaluation.lm_eval_bridge import (
     EvalModel,
     TaskSpec,
@@ -35,7 +39,7 @@ from harness.evaluation.lm_eval_bridge import (
 )
 from harness.evaluation.metrics import aggregate, item_flags, lam_key
 from harness.prompts import format_prompt
-from harness.results import write_json, write_jsonl
+from harness.results import read_jsonl, write_json, write_jsonl
 from harness.suites import Item, Suite
 from harness.suites.format import forced_answer, forced_answer_prefill, parse_completion
 
@@ -43,10 +47,12 @@ from harness.suites.format import forced_answer, forced_answer_prefill, parse_co
 @dataclass
 class Evaluation:
     metrics: dict[str, float]  # "<suite>/<metric>"
-    records: list[dict[str, Any]]  # one per test item
+    records: list[dict[str, Any]]  # one per test item and suite
     info: dict[str, Any]  # what the thinking-quality metrics were computed with
     commands: list[tuple[str, str]] = field(default_factory=list)  # (label, lm_eval CLI call)
     seconds: dict[str, float] = field(default_factory=dict)  # wall time of each evaluation call
+
+log = logging.getLogger(__name__)
 
 
 def truncate(thinking: str, lam: float, tokenizer) -> str:
@@ -60,11 +66,59 @@ def trunc_task(suite: Suite, lam: float) -> str:
     return f"{suite.name}_trunc{round(lam * 100):03d}"
 
 
+def evaluate_suites(cfg: Config, suites: list[tuple[DataConfig, Suite, list[Item]]], policy: EvalModel,
+                    tokenizer, run_dir: Path) -> Evaluation:
+    """Evaluate ``policy`` on every (data config, suite, test items); each model is loaded once."""
+    answerers = resolve_answerers(cfg, tokenizer)
+    pool, cache = ModelPool(cfg.eval.batch_size), AnswerCache(cfg.cache_dir)
+    out = Evaluation({}, [], {"answerers": [a.config.name for a in answerers],
+                              "ladder": [a.config.name for a in answerers if a.config.ladder],
+                              "lambdas": list(cfg.eval.truncation),
+                              "answerer_models": {a.config.name: a.model.model_args for a in answerers},
+                              "suites": [suite.name for _, suite, _ in suites]})
+    for data, suite, items in suites:
+        evaluator = RunEvaluator(suite, dict(data.params), items, cfg.eval, run_dir, pool, cache)
+        metrics, records = evaluator.evaluate(policy, tokenizer, answerers)
+        out.info.setdefault("reused_empty_answers", {})[suite.name] = evaluator.reused
+        out.metrics.update(metrics)
+        out.records += records
+        out.commands += evaluator.commands
+        out.seconds.update(evaluator.seconds)
+    if cfg.eval.lm_eval_tasks:
+        if policy.lm_name != "hf":
+            raise ValueError("eval.lm_eval_tasks run on a model; a scripted policy only answers the harness's suites")
+        started = time.perf_counter()
+        metrics, command = run_builtin(pool.get(policy), policy, tokenizer, list(cfg.eval.lm_eval_tasks),
+                                       cfg.eval.batch_size, run_dir)
+        out.seconds["lm_eval-builtin"] = time.perf_counter() - started
+        out.metrics.update(metrics)
+        out.commands.append(("lm_eval-builtin", command))
+    out.seconds.update(pool.seconds)
+    out.seconds = {k: round(v, 3) for k, v in out.seconds.items()}
+    return out
+
+
+class ModelPool:
+    """lm-eval models, each loaded once per run and reused by every suite and probe."""
+
+    def __init__(self, batch_size: int) -> None:
+        self.batch_size, self.models, self.seconds = batch_size, {}, {}
+
+    def get(self, model: EvalModel):
+        if model not in self.models:
+            started = time.perf_counter()
+            self.models[model] = model.load(self.batch_size)
+            self.seconds[f"load-{model.label}"] = time.perf_counter() - started
+        return self.models[model]
+
+
 class RunEvaluator:
     """Evaluates one policy on one suite's test items into ``run_dir`` (see the module docstring)."""
 
-    def __init__(self, suite: Suite, suite_params: dict, items: list[Item], eval_cfg: EvalConfig, run_dir: Path):
-        self.suite, self.items, self.cfg = suite, items, eval_cfg
+    def __init__(self, suite: Suite, suite_params: dict, items: list[Item], eval_cfg: EvalConfig, run_dir: Path,
+                 pool: ModelPool, cache: AnswerCache):
+        self.suite, self.items, self.cfg, self.pool, self.cache = suite, items, eval_cfg, pool, cache
+        self.reused: list[str] = []  # answerers whose (q, ∅) answers came from the cache
         self.run_dir = Path(run_dir)
         self.task_dir = self.run_dir / "lm_eval" / "tasks"
         self.base_row = {it.id: {**it.to_json(), "suite": suite.name, "reward": suite.reward_kind,
@@ -72,25 +126,21 @@ class RunEvaluator:
         self.commands: list[tuple[str, str]] = []
         self.seconds: dict[str, float] = {}
 
-    def evaluate(self, policy: EvalModel, tokenizer, answerers: list[Answerer]) -> Evaluation:
-        started = time.perf_counter()
-        lm = policy.load(self.cfg.batch_size)
-        self.seconds["load-policy"] = time.perf_counter() - started
+    def evaluate(self, policy: EvalModel, tokenizer, answerers: list[Answerer]
+                 ) -> tuple[dict[str, float], list[dict[str, Any]]]:
+        """The suite's metrics (``<suite>/<metric>``) and per-item records."""
+        lm = self.pool.get(policy)
         records = self._policy_answers(policy, lm, tokenizer)
         if self.cfg.truncation:
             self._truncation(policy, lm, tokenizer, records)
-        for answerer in tqdm(answerers, desc="cross-generation", disable=not answerers):
+        for answerer in tqdm(answerers, desc=f"cross-generation {self.suite.name}", disable=not answerers):
             self._cross_generation(answerer, records)
         ladder = [a.config.name for a in answerers if a.config.ladder]
-        names = [a.config.name for a in answerers]
         rows = [records[it.id] for it in self.items]
         for r in rows:
             r.update(item_flags(r, ladder))
-        metrics = aggregate(rows, names, ladder, self.cfg.truncation)
-        info = {"answerers": names, "ladder": ladder, "lambdas": list(self.cfg.truncation),
-                "answerer_models": {a.config.name: a.model.model_args for a in answerers}}
-        return Evaluation({f"{self.suite.name}/{k}": v for k, v in metrics.items()}, rows, info, self.commands,
-                          {k: round(v, 3) for k, v in self.seconds.items()})
+        metrics = aggregate(rows, [a.config.name for a in answerers], ladder, self.cfg.truncation)
+        return {f"{self.suite.name}/{k}": v for k, v in metrics.items()}, rows
 
     # --- the three steps ------------------------------------------------------------------------
     def _policy_answers(self, policy: EvalModel, lm, tokenizer) -> dict[str, dict[str, Any]]:
@@ -101,15 +151,20 @@ class RunEvaluator:
         specs = [TaskSpec(name, data, "prompt", "process_results", self.suite.metric_keys, self.cfg.max_gen_toks)]
         if self.cfg.nothink:
             specs.append(self._forced(f"{name}_nothink", data, "prompt_nothink"))
-        raw = self._run(policy, lm, specs, "policy")
+        raw = self._run(policy, lm, specs, f"{name}-policy")
         records = {}
         for item_id, s in task_samples(raw, name).items():
             parsed = parse_completion(s["resps"][0][0])
             records[item_id] = {
-                "id": item_id, "gold": s["doc"]["gold"], "completion": s["resps"][0][0],
+                "suite": name, "id": item_id, "gold": s["doc"]["gold"], "completion": s["resps"][0][0],
                 "thinking": parsed.thinking, "answer": parsed.answer,
                 "think_tokens": len(tokenizer(parsed.thinking, add_special_tokens=False)["input_ids"]),
                 **{m: float(s[m]) for m in self.suite.metric_keys}}
+        unclosed = sum(r["no_think_close"] for r in records.values()) / max(len(records), 1)
+        if unclosed > self.cfg.truncation_warning:
+            log.warning("%s: %.0f%% of the policy's generations hit eval.max_gen_toks=%d before closing their "
+                        "thinking (scored wrong); raise eval.max_gen_toks for a thinking model", name,
+                        100 * unclosed, self.cfg.max_gen_toks)
         if self.cfg.nothink:
             for item_id, s in task_samples(raw, f"{name}_nothink").items():
                 records[item_id]["nothink_answer"] = forced_answer(s["resps"][0][0])
@@ -122,7 +177,7 @@ class RunEvaluator:
         data = self._write_rows(f"{self.suite.name}_trunc", fields)
         specs = [self._forced(trunc_task(self.suite, lam), data, f"prompt_{trunc_task(self.suite, lam)}")
                  for lam in self.cfg.truncation]
-        raw = self._run(policy, lm, specs, "policy-truncation")
+        raw = self._run(policy, lm, specs, f"{self.suite.name}-policy-truncation")
         for lam in self.cfg.truncation:
             self._merge(raw, trunc_task(self.suite, lam), records, f"p_trunc/{lam_key(lam)}",
                         f"trunc_answer/{lam_key(lam)}")
@@ -135,12 +190,22 @@ class RunEvaluator:
             + forced_answer_prefill(records[it.id]["thinking"]),
             "prompt_empty": lambda it: format_prompt(tok, it.question) + forced_answer_prefill("")})
         specs = [self._forced(think_task, data, "prompt_think"), self._forced(empty_task, data, "prompt_empty")]
-        started = time.perf_counter()
-        lm = answerer.model.load(self.cfg.batch_size)
-        self.seconds[f"load-{name}"] = time.perf_counter() - started
-        raw = self._run(answerer.model, lm, specs, f"xgen-{name}")
+        key = cache_key(answerer.model, read_jsonl(data), "prompt_empty",
+                        {"answer_max_toks": self.cfg.answer_max_toks, "batch_size": self.cfg.batch_size}) \
+            if self.cfg.reuse_empty_answers else None
+        cached = self.cache.get(key)
+        raw = self._run(answerer.model, self.pool.get(answerer.model), specs[:1] if cached else specs,
+                        f"{self.suite.name}-xgen-{name}", recorded=specs)
         self._merge(raw, think_task, records, f"xgen_acc/{name}", f"xgen_answer/{name}")
-        self._merge(raw, empty_task, records, f"xgen_nothink_acc/{name}", f"xgen_nothink_answer/{name}")
+        if cached is None:
+            cached = {i: {"id": i, "acc": float(s["acc"]), "answer": forced_answer(s["resps"][0][0])}
+                      for i, s in task_samples(raw, empty_task).items()}
+            self.cache.put(key, list(cached.values()))
+        else:
+            self.reused.append(name)
+        for item_id, record in records.items():
+            record[f"xgen_nothink_acc/{name}"] = cached[item_id]["acc"]
+            record[f"xgen_nothink_answer/{name}"] = cached[item_id]["answer"]
 
     # --- helpers ----------------------------------------------------------------------------------
     def _forced(self, task: str, data: Path, prompt_field: str) -> TaskSpec:
@@ -153,11 +218,15 @@ class RunEvaluator:
                            for it in self.items])
         return path
 
-    def _run(self, model: EvalModel, lm, specs: list[TaskSpec], label: str) -> dict[str, Any]:
-        write_task_files(self.task_dir, specs)
+    def _run(self, model: EvalModel, lm, specs: list[TaskSpec], label: str,
+             recorded: list[TaskSpec] | None = None) -> dict[str, Any]:
+        """Run ``specs``; the recorded CLI command covers ``recorded`` (default: the same tasks)."""
+        recorded = recorded or specs
+        write_task_files(self.task_dir, recorded)
         tasks = [s.name for s in specs]
         out = self.run_dir / "lm_eval"
-        self.commands.append((label, cli_command(model, self.task_dir, tasks, self.cfg.batch_size, out / "cli")))
+        self.commands.append((label, cli_command(model, self.task_dir, [s.name for s in recorded],
+                                                 self.cfg.batch_size, out / "cli")))
         started = time.perf_counter()
         raw = run_tasks(lm, self.task_dir, tasks)
         self.seconds[label] = time.perf_counter() - started
