@@ -5,7 +5,7 @@
 # where you are online); the data folder holds gsm8k_{train,test}.jsonl (default ../shared/data/external).
 # MODEL_CFG picks the model config (default qwen2.5-0.5b-instruct; START needs '</think>' as one token,
 # so on Qwen2.5 the START run stops with that message: MODEL_CFG=qwen3-0.6b runs both, docs/scale.md).
-# EXTRA adds overrides (e.g. EXTRA="train.use_vllm=true"); DRY_RUN=1 only composes the configs.
+# DEVICE/DTYPE (default cuda/bfloat16) place training and evaluation. EXTRA adds overrides (e.g. EXTRA="train.use_vllm=true"); DRY_RUN=1 only composes the configs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${1:?usage: bench/gpu_smoke.sh <local model folder> [data folder]}
@@ -14,7 +14,7 @@ OUT=${OUT:-outputs/gpu_smoke}
 ARGS=(model="${MODEL_CFG:-qwen2.5-0.5b-instruct}" "model.path=$MODEL" data=gsm8k "data.path=$DATA"
       data.n_test=32 train.steps=2 train.prompts_per_step=4 train.num_generations=4
       train.max_completion_length=512 eval.max_gen_toks=512 eval.batch_size=32 "eval.answerers=[]"
-      logger=none ${EXTRA:-})
+      "device=${DEVICE:-cuda}" "dtype=${DTYPE:-bfloat16}" logger=none ${EXTRA:-})
 [[ ${DRY_RUN:-0} == 1 ]] && ARGS+=(--cfg job)
 
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader

@@ -191,8 +191,8 @@ class Config:
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     seed: int = 0
     threads: int = 0  # torch threads of this run; 0 = all cores (sweeps set 1)
-    device: str = "cpu"  # cpu | cuda: where evaluation (lm-eval) runs its models
-    dtype: str = "float32"  # float32 | bfloat16 | float16: the evaluated models' weights
+    device: str = "cpu"  # cpu | cuda: where training and evaluation run
+    dtype: str = "float32"  # float32 | bfloat16 | float16: evaluated weights; training autocast
     sweep_name: str = "single"
     cache_dir: str = "outputs/cache"
 

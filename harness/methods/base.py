@@ -54,6 +54,14 @@ class TrainOutput:
 TRAINERS: dict[str, Callable[[TrainContext], TrainOutput]] = {}
 
 
+def device_args(cfg: Config) -> dict[str, Any]:
+    """The TrainingArguments that place training: ``device`` (cpu | cuda) and mixed precision from ``dtype``.
+
+    Weights stay float32 (the optimizer's copy); ``bfloat16``/``float16`` turn on the trainer's autocast.
+    """
+    return {"use_cpu": cfg.device == "cpu", "bf16": cfg.dtype == "bfloat16", "fp16": cfg.dtype == "float16"}
+
+
 def checkpoint_args(t: TrainConfig) -> dict[str, Any]:
     """The TrainingArguments that save the resumable trainer checkpoints (``output_dir`` is ``trainer/``)."""
     if t.save_steps == 0:

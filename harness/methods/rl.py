@@ -27,6 +27,7 @@ from harness.methods.base import (
     TrainContext,
     TrainOutput,
     checkpoint_args,
+    device_args,
     register_trainer,
     train_and_save,
 )
@@ -99,7 +100,7 @@ def grpo_args(ctx: TrainContext) -> GRPOConfig:
         max_grad_norm=t.max_grad_norm, weight_decay=0.0,
         loss_type=a.loss_type, scale_rewards=a.scale_rewards, beta=a.beta, epsilon=a.epsilon,
         epsilon_high=a.epsilon_high, mask_truncated_completions=a.mask_truncated_completions,
-        use_cpu=True, bf16=False, logging_steps=1, report_to=[], **checkpoint_args(t),
+        logging_steps=1, report_to=[], **checkpoint_args(t), **device_args(cfg),
         seed=cfg.seed, data_seed=cfg.seed,
         use_vllm=t.use_vllm, vllm_mode=t.vllm_mode, vllm_gpu_memory_utilization=t.vllm_gpu_memory_utilization,
     )

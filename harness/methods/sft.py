@@ -11,6 +11,7 @@ from harness.methods.base import (
     TrainContext,
     TrainOutput,
     checkpoint_args,
+    device_args,
     register_trainer,
     train_and_save,
 )
@@ -28,8 +29,8 @@ def train_sft(ctx: TrainContext) -> TrainOutput:
     args = SFTConfig(
         output_dir=str(ctx.run_dir / TRAINER_DIR), max_steps=t.steps, per_device_train_batch_size=t.prompts_per_step,
         learning_rate=cfg.method.lr, lr_scheduler_type="constant", warmup_steps=t.warmup_steps,
-        max_grad_norm=t.max_grad_norm, weight_decay=0.0, use_cpu=True, bf16=False, logging_steps=1,
-        report_to=[], seed=cfg.seed, data_seed=cfg.seed, completion_only_loss=True, **checkpoint_args(t),
+        max_grad_norm=t.max_grad_norm, weight_decay=0.0, logging_steps=1, report_to=[], seed=cfg.seed,
+        data_seed=cfg.seed, completion_only_loss=True, **checkpoint_args(t), **device_args(cfg),
     )
     model = AutoModelForCausalLM.from_pretrained(ctx.base_path, dtype="float32")
     curve = CurveLogger(ctx.run_dir / "curve.jsonl")
