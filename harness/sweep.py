@@ -9,6 +9,7 @@ killed) ends without the analysis: relaunching it finishes the interrupted runs 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from harness.results import RESULTS_FILE, RunResult, read_json, write_json, write_text
+from harness.results import RESULTS_FILE, RunResult, hash_strings, read_json, write_json, write_text
 
 log = logging.getLogger("harness.sweep")
 
@@ -62,5 +63,37 @@ class SweepEnd(Callback):
         report_progress(sweep_dir, "sweep finished")
         from analysis.report import analyze
 
-        out = analyze(sweep_dir)
+        logger = config.get("logger", {})
+        wandb_mode = logger.get("mode") if logger.get("backend") == "wandb" else None
+        stamp, fingerprint = sweep_dir / "analysis" / INPUTS_STAMP, analysis_inputs(sweep_dir, wandb_mode)
+        if stamp.is_file() and stamp.read_text() == fingerprint:
+            log.info("analysis unchanged: no run file and no analysis code changed since %s was written",
+                     stamp.parent)
+            return
+        out = analyze(sweep_dir, wandb_mode=wandb_mode)  # the sweep-level summary goes to W&B too
+        write_text(stamp, fingerprint)
         log.info("analysis written to %s", out)
+
+
+INPUTS_STAMP = ".inputs"
+ANALYSIS_INPUTS = ("results.json", "samples.jsonl", "curve.jsonl", ".hydra/overrides.yaml")
+BY_CONTENT = ("results.json", ".hydra/overrides.yaml")  # small, and Hydra rewrites overrides.yaml on every launch
+
+
+def analysis_inputs(sweep_dir: Path, wandb_mode: str | None) -> str:
+    """Fingerprint of what the end-of-sweep analysis reads: every run file it uses (small ones by
+    content, per-item and curve files by size and modification time), the analysis code and the W&B
+    mode. A relaunch that finds the same
+    fingerprint beside the analysis skips it (``python -m analysis`` always recomputes)."""
+    import analysis
+
+    parts = [str(wandb_mode)]
+    for name in ANALYSIS_INPUTS:
+        for path in sorted(Path(sweep_dir).glob(f"*/{name}")):
+            stat = path.stat()
+            detail = hashlib.sha256(path.read_bytes()).hexdigest() if name in BY_CONTENT else \
+                f"{stat.st_size}|{stat.st_mtime_ns}"
+            parts.append(f"{path.relative_to(sweep_dir)}|{detail}")
+    for path in sorted(Path(analysis.__file__).parent.glob("*.py")):
+        parts.append(hashlib.sha256(path.read_bytes()).hexdigest())
+    return hash_strings(parts)

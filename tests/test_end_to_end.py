@@ -81,7 +81,7 @@ def single_run(tmp_path, cache_dir, name: str, *overrides: str) -> dict:
     return result
 
 
-@pytest.mark.parametrize("method", ["sft", "rl"])
+@pytest.mark.parametrize("method", ["sft", "rl", "start"])
 def test_same_config_and_seed_give_identical_numbers_and_weights(tmp_path, cache_dir, tiny_base, method):
     a = single_run(tmp_path, cache_dir, "a", f"method={method}")
     b = single_run(tmp_path, cache_dir, "b", f"method={method}")

@@ -116,3 +116,21 @@ def test_read_items_names_file_and_line(tmp_path):
     path.write_text("\n")
     with pytest.raises(ValueError, match="empty split"):
         read_items(path)
+
+
+@pytest.mark.parametrize("completion, flag", [
+    ("<think>h(7)=5", "no_think_close"),           # the budget ran out inside the thinking
+    ("<think>h(7)=5</think><answer></answer>", "empty_answer"),
+    ("<think>h(7)=5</think>", "empty_answer"),    # nothing at all after the thinking
+    ("<think>h(7)=\ufffd</think><answer>5\ufffd</answer>", "invalid_text"),  # undecodable bytes
+    ("<think>\udcff</think><answer>\udcff</answer>", "invalid_text"),  # a lone surrogate
+])
+def test_bad_model_outputs_are_flagged_and_scored_wrong_never_fatal(completion, flag):
+    from harness.evaluation.task_utils import process_results
+
+    suite = get_suite("micro_math")
+    item = suite.generate("test", 1, random.Random(0))[0]
+    doc = {**item.to_json(), "suite": "micro_math", "reward": "em", "suite_params": "{}"}
+    scores = process_results(doc, [completion])
+    assert scores[flag] == 1.0 and scores["acc"] == 0.0
+    assert sum(scores[k] for k in ("no_think_close", "empty_answer", "invalid_text")) == 1.0

@@ -22,7 +22,7 @@ from harness.suites.format import ANSWER_CLOSE
 
 UTILS_PY = ("from harness.evaluation.task_utils import (  # noqa: F401\n"
             "    process_results, process_results_forced)\n")
-LOWER_IS_BETTER = ("no_think_close", "empty_think", "answer_shortcut", "hedge_rate")
+LOWER_IS_BETTER = ("no_think_close", "empty_think", "empty_answer", "invalid_text", "answer_shortcut", "hedge_rate")
 SCRIPTED_LM = "starbench-scripted"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +51,8 @@ class Item:
 
 REQUIRED_FIELDS = ("id", "question", "gold")
 HEDGE_SEP = " or "
-BASE_METRICS = ("acc", "reward", "no_think_close", "empty_think")  # how a hedged answer joins its candidates
+BASE_METRICS = ("acc", "reward", "no_think_close", "empty_think", "empty_answer", "invalid_text")
+INVALID_CHARS = re.compile("[\ufffd\ud800-\udfff]")  # undecodable bytes / lone surrogates in decoded text  # how a hedged answer joins its candidates
 
 
 def read_items(path: Path) -> list[Item]:
@@ -175,13 +177,19 @@ class Suite(ABC):
         return HEDGE_SEP.join([first, other])
 
     def score_completion(self, parsed: Parsed, item: Item) -> dict[str, float]:
-        """All per-item numbers for one completion; unclosed thinking is wrong and earns no reward."""
+        """All per-item numbers for one completion; unclosed thinking is wrong and earns no reward.
+
+        Format health is flagged, never fatal: ``no_think_close``, ``empty_think``, ``empty_answer``
+        (thinking closed, nothing after it) and ``invalid_text`` (undecodable bytes, shown as U+FFFD).
+        """
         closed = parsed.answer is not None
         out = {
             "acc": self.correct(parsed.answer, item) if closed else 0.0,
             "reward": self.reward(parsed.answer, item) if closed else 0.0,
             "no_think_close": float(not closed),
             "empty_think": float(parsed.empty_think),
+            "empty_answer": float(closed and not parsed.answer),
+            "invalid_text": float(bool(INVALID_CHARS.search(parsed.thinking + (parsed.answer or "")))),
         }
         out.update(self.classify(parsed, item))
         return out
