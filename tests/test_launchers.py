@@ -19,7 +19,6 @@ from harness.optional import MissingExtraError, RequireExtra, installed, require
 from tests.conftest import ROOT, compose_cfg
 
 SWEEPS = sorted(p.stem for p in (Path(CONF_DIR) / "sweep").glob("*.yaml"))
-# a sweep written for joblib caps its workers with hydra.launcher.n_jobs, a key Slurm does not have
 SLURM = ["hydra/launcher=slurm"]
 
 
@@ -57,21 +56,26 @@ def test_every_job_of_every_sweep_composes_and_validates(sweep):
             validate(compose(config_name="config", overrides=[f"+sweep={sweep}", *job]))
 
 
-@pytest.mark.parametrize("launcher", ["joblib", "slurm"])
+@pytest.mark.parametrize("launcher", ["local", "slurm"])
 @pytest.mark.parametrize("sweep", SWEEPS)
 def test_every_sweep_composes_with_each_launcher(sweep, launcher):
-    overrides = [f"+sweep={sweep}"]
-    if launcher == "slurm":
-        overrides += SLURM
-        if "n_jobs" in compose_with_hydra(overrides).hydra.launcher:
-            overrides.append("~hydra.launcher.n_jobs")  # as docs/scale.md says
+    """A sweep file names no launcher keys: hydra/launcher=slurm alone swaps its local launcher out."""
+    overrides = [f"+sweep={sweep}", *(SLURM if launcher == "slurm" else [])]
     cfg = compose_with_hydra(overrides)
     assert cfg.hydra.mode.name == "MULTIRUN" and cfg.hydra.launcher._target_.endswith(
         "SlurmLauncher" if launcher == "slurm" else "JoblibLauncher")
+    if launcher == "local":  # the default: joblib, two runs at a time (conf/hydra/launcher/local.yaml)
+        assert cfg.hydra.launcher.n_jobs == 2
     launcher_cfg = OmegaConf.to_container(cfg.hydra.launcher, resolve=False)
     schema = launcher_schema(launcher_cfg["_target_"])
     OmegaConf.set_struct(schema, True)
     OmegaConf.merge(schema, launcher_cfg)  # every key is one the launcher accepts
+
+
+def test_local_launcher_is_joblib_with_two_jobs_and_overridable():
+    cfg = compose_with_hydra(["hydra/launcher=local"])
+    assert cfg.hydra.launcher._target_.endswith("JoblibLauncher") and cfg.hydra.launcher.n_jobs == 2
+    assert compose_with_hydra(["+sweep=smoke", "hydra.launcher.n_jobs=1"]).hydra.launcher.n_jobs == 1
 
 
 def test_slurm_launcher_has_gpu_defaults_and_checks_its_extra():
