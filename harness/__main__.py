@@ -4,7 +4,8 @@ Multiruns (``+sweep=ablation`` or ``-m``) call this once per job; ``harness.swee
 progress and runs the analysis at the end. A relaunched job skips a run that finished with the same
 config and resumes one that was interrupted (``harness.run.run``). In a multirun no job raises (a
 failure, config errors included, is recorded in the run's ``results.json``), because Hydra skips the
-end-of-sweep callback when one does.
+end-of-sweep callback when one does. Config errors, and a model, data set or judge that cannot be
+had, are one line (exit status 2 for a single run); other failures keep their traceback.
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ def main(dcfg: DictConfig) -> None:
         result = run(cfg, run_dir)
         log.info("%s: ok; %s", run_dir.name, ", ".join(f"{k}={v:.3f}" for k, v in result.metrics.items()
                                                        if k.endswith(SUMMARY_METRICS)))
+    except unavailable() as e:  # a model, data set or judge that cannot be had: its message says what to do
+        if not multirun:
+            log.error("%s: %s", type(e).__name__, e)
+            sys.exit(2)
+        log.error("%s failed (recorded in %s): %s: %s", run_dir.name, run_dir / "results.json", type(e).__name__, e)
     except Exception:
         if not multirun:
             raise
@@ -62,6 +68,15 @@ def main(dcfg: DictConfig) -> None:
     finally:
         if multirun:
             report_progress(Path(hc.sweep.dir), f"end {run_dir.name}")
+
+
+def unavailable() -> tuple[type[Exception], ...]:
+    """Errors reported in one line, without a traceback: a model, data set or judge verdict that cannot be had."""
+    from harness.judge import JudgeError
+    from harness.models import ModelUnavailableError
+    from harness.suites.files import DataUnavailableError
+
+    return ModelUnavailableError, DataUnavailableError, JudgeError
 
 
 if __name__ == "__main__":

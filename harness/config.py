@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,13 +127,43 @@ class ModelConfig:
     prompt: PromptConfig = field(default_factory=PromptConfig)
 
 
+JUDGE_PROMPT = """You are grading an answer to a question against the accepted gold answers.
+The answer is correct if it means the same as one of the gold answers (ignore case, punctuation,
+articles and wording that does not change what it names); it is wrong if it names something else,
+names several candidates, or says nothing.
+Question: {question}
+Gold answers: {gold}
+Answer: {answer}
+Is the answer correct? Reply with one word: yes or no."""
+
+
+@dataclass
+class JudgeConfig:
+    """An LLM judge of GQA answers: the reward ``data.reward=judge`` (harness.judge), set as ``data.params.judge``.
+
+    It lives in the suite's parameters because the suite is the one place that defines the reward: the
+    RL trainer and lm-eval's scorer (which rebuilds the suite from each task row) see the same judge.
+    """
+
+    kind: str = "hf"  # hf (a causal LM through transformers, in this process) | openai (an OpenAI-compatible endpoint)
+    model: str | None = None  # hf: hub id or local folder; openai: the model name the endpoint serves
+    url: str | None = None  # openai: the endpoint's base URL, e.g. http://localhost:8000/v1 (vllm serve)
+    api_key_env: str | None = None  # openai: the env var holding the API key (null: none needed, e.g. local vLLM)
+    # the template: fields {question}, {gold} (the aliases, ' | '-joined) and {answer}; null: JUDGE_PROMPT
+    prompt: str | None = None
+    max_tokens: int = 8  # the verdict's budget: the verdict is the first word of the reply
+    batch_size: int = 16  # hf: prompts per generate call; openai: requests in flight at once
+    device: str = "cpu"  # hf: cpu | cuda
+    timeout_s: float = 60.0  # openai: per request (the client retries twice before it gives up)
+
+
 @dataclass
 class DataConfig:
     name: str = "micro_math"  # a registered suite
     n_train: int = 512
     n_test: int = 200
     gen_seed: int = 1234  # fixed across run seeds: every run of a sweep sees the same items
-    reward: str = "em"
+    reward: str = "em"  # one of the suite's reward_kinds: em; GQA also f1, judge (an LLM judge: params.judge)
     params: dict[str, Any] = field(default_factory=dict)  # the suite's own knobs
     # file-backed suites (gsm8k, nq_open): a folder with their JSONL files; null = the HF hub (online)
     path: str | None = None
@@ -335,11 +366,55 @@ def _validate_suite(data: DictConfig) -> None:
 
     if data.name not in SUITES:
         raise ConfigError(f"data.name={data.name!r} is not a registered suite; choose from {sorted(SUITES)}")
-    accepted = set(inspect.signature(SUITES[data.name].__init__).parameters) - {"self", "kw", "reward"}
+    suite = SUITES[data.name]
+    if data.reward not in suite.reward_kinds:
+        raise ConfigError(f"data.reward={data.reward!r} is not a reward of suite {data.name}; "
+                          f"choose from {list(suite.reward_kinds)}")
+    accepted = set(inspect.signature(suite.__init__).parameters) - {"self", "kw", "reward"}
+    accepted |= {"judge"} if "judge" in suite.reward_kinds else set()
     unknown = sorted(set(data.params) - accepted)
     if unknown:
         raise ConfigError(f"data.params.{unknown[0]} is not a parameter of suite {data.name}; "
                           f"valid: {sorted(accepted)}")
+    if data.reward == "judge":
+        judge_config(data.params.get("judge"))
+    elif data.params.get("judge") is not None:
+        raise ConfigError(f"data.params.judge is set, but data.reward={data.reward}: set data.reward=judge "
+                          "or drop the judge")
+
+
+def judge_config(raw: Any) -> JudgeConfig:
+    """``data.params.judge`` as a checked :class:`JudgeConfig`; a :class:`ConfigError` names what is wrong."""
+    from harness.judge import JUDGES
+    from harness.optional import MissingExtraError
+
+    if raw is None:
+        raise ConfigError("data.reward=judge needs a judge: data.params.judge.{kind,model,url,...}, or a preset "
+                          "from conf/judge/ (e.g. +judge=openai_local)")
+    schema = OmegaConf.structured(JudgeConfig)
+    OmegaConf.set_struct(schema, True)
+    try:
+        cfg = OmegaConf.to_object(OmegaConf.merge(schema, raw))
+    except OmegaConfBaseException as e:
+        raise ConfigError(f"invalid judge key 'data.params.judge.{getattr(e, 'full_key', '?')}': "
+                          f"{str(e).splitlines()[0]}; valid keys: {sorted(schema)}") from None
+    if cfg.kind not in JUDGES:
+        raise ConfigError(f"data.params.judge.kind={cfg.kind!r} is not one of {sorted(JUDGES)}")
+    try:
+        fields = {name for _, name, _, _ in string.Formatter().parse(cfg.prompt or JUDGE_PROMPT) if name is not None}
+    except ValueError as e:
+        raise ConfigError(f"data.params.judge.prompt is not a valid template ({e})") from None
+    if "answer" not in fields or not fields <= {"question", "gold", "answer"}:
+        raise ConfigError(f"data.params.judge.prompt has the fields {sorted(fields)}: it must use {{answer}} and may "
+                          "use {question} and {gold}, nothing else (write literal braces as {{ and }})")
+    for key in ("max_tokens", "batch_size"):
+        if getattr(cfg, key) < 1:
+            raise ConfigError(f"data.params.judge.{key}={getattr(cfg, key)} must be >= 1")
+    try:
+        JUDGES[cfg.kind].check(cfg)
+    except (ValueError, MissingExtraError) as e:
+        raise ConfigError(f"data.params.judge: {e}") from None
+    return cfg
 
 
 def _validate_scale(cfg: DictConfig) -> None:

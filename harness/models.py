@@ -31,21 +31,21 @@ class ModelUnavailableError(RuntimeError):
     """``model.path`` is neither a local folder nor a hub model that can be had now."""
 
 
-def resolve(path: str) -> Path:
-    """The local folder of ``path`` (a folder, or a hub id fetched or found in the HF cache)."""
+def resolve(path: str, key: str = "model.path") -> Path:
+    """The local folder of ``path`` (a folder, or a hub id fetched or found in the HF cache); errors name ``key``."""
     local = Path(path).expanduser()
     if local.is_dir():
         return local.resolve()
     if not HUB_ID.fullmatch(path) or path.startswith("."):
-        raise ModelUnavailableError(f"model.path={path!r} is not a folder (nor a hub id such as owner/name)")
+        raise ModelUnavailableError(f"{key}={path!r} is not a folder (nor a hub id such as owner/name)")
     try:
         return Path(snapshot_download(repo_id=path, allow_patterns=SNAPSHOT_FILES))
     except (LocalEntryNotFoundError, HfHubHTTPError, HFValidationError, OSError) as e:
         why = "HF_HUB_OFFLINE=1" if constants.HF_HUB_OFFLINE else f"{type(e).__name__}: {str(e).splitlines()[0]}"
         raise ModelUnavailableError(
-            f"model.path={path!r} is not a local folder, not in the Hugging Face cache, and cannot be fetched "
+            f"{key}={path!r} is not a local folder, not in the Hugging Face cache, and cannot be fetched "
             f"from the hub now ({why}). Either go online (the first run downloads it), or download it where "
-            f"you are online (`hf download {path}`), copy the folder here and set model.path=<that folder>"
+            f"you are online (`hf download {path}`), copy the folder here and set {key}=<that folder>"
         ) from None
 
 

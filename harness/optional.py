@@ -1,7 +1,9 @@
 """Optional dependencies: a check that names the pip extra to install instead of a bare ImportError.
 
 ``vllm`` (``train.use_vllm``) comes with ``pip install -e ".[gpu]"``, the Slurm launcher with
-``pip install -e ".[slurm]"`` (DeepSpeed, also in ``[gpu]``, is checked by ``accelerate launch``).
+``pip install -e ".[slurm]"``, the ``openai`` client of an LLM judge behind an endpoint
+(``data.params.judge.kind=openai``) with ``pip install -e ".[judge]"`` (DeepSpeed, also in ``[gpu]``,
+is checked by ``accelerate launch``).
 :class:`RequireExtra` is a Hydra callback that runs the check before a multirun starts its launcher
 (``conf/hydra/launcher/slurm.yaml``): Hydra's own error for a missing launcher plugin does not say
 what to install.
@@ -18,6 +20,7 @@ from hydra.experimental.callback import Callback
 EXTRAS = {
     "vllm": ("vllm", "gpu"),
     "hydra_plugins.hydra_submitit_launcher": ("hydra-submitit-launcher", "slurm"),
+    "openai": ("openai", "judge"),
 }
 
 

@@ -1,7 +1,9 @@
-"""Real-model configs: composition, a local folder standing in for a hub model, prompt format, clear errors."""
+"""Real-model configs: composition, a local folder standing in for a hub model, prompt format, clear errors
+(one line and exit status 2 from ``python -m harness``; a failed run in a sweep)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from harness.models import ModelUnavailableError, prepare_base, require_think_en
 from harness.prompts import bake_chat_template, format_prompt
 from harness.results import hash_checkpoint
 from harness.run import base_checkpoint
-from tests.conftest import compose_cfg
+from tests.conftest import compose_cfg, run_harness
 from tests.test_real_data import DATA, needs_data
 
 REAL_MODELS = sorted(p.stem for p in (Path(__file__).parent.parent / "conf" / "model").glob("qwen*.yaml"))
@@ -102,6 +104,29 @@ def test_unreachable_hub_id_gives_a_clear_error(monkeypatch):
 def test_missing_local_folder_is_named():
     with pytest.raises(ModelUnavailableError, match="'/no/such/model' is not a folder"):
         resolve("/no/such/model")
+
+
+def test_unavailable_model_is_one_line_and_exit_2(tmp_path):
+    proc = run_harness(["model.kind=hf", "model.path=/no/such/model", *NO_MICRO_EVAL, "logger=none",
+                        f"hydra.run.dir={tmp_path / 'run'}", f"cache_dir={tmp_path / 'cache'}"], check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2 and "Traceback" not in output, output[-3000:]
+    assert "ModelUnavailableError: model.path='/no/such/model' is not a folder" in output
+    result = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert result["status"] == "failed" and result["error"].startswith("ModelUnavailableError: model.path=")
+
+
+def test_unavailable_model_in_a_sweep_is_a_failed_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # hub ids that are in no cache: unavailable at once
+    proc = run_harness(["-m", "model.kind=hf", "model.path=no-such-model-a,no-such-model-b", *NO_MICRO_EVAL,
+                        "logger=none", f"hydra.sweep.dir={tmp_path / 'sweep'}", f"cache_dir={tmp_path / 'cache'}"])
+    assert "Traceback" not in proc.stdout + proc.stderr
+    runs = sorted((tmp_path / "sweep").glob("*/results.json"))
+    assert len(runs) == 2 and (tmp_path / "sweep" / "analysis" / "report.md").is_file()  # the sweep end still ran
+    for path in runs:
+        result = json.loads(path.read_text())
+        assert result["status"] == "failed" and "HF_HUB_OFFLINE=1" in result["error"]
+        assert f"{path.parent.name} failed (recorded in {path}): ModelUnavailableError: " in proc.stdout + proc.stderr
 
 
 def test_start_needs_the_end_of_thinking_as_one_token(local_model):

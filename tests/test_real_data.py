@@ -14,7 +14,7 @@ from harness.suites import get_suite
 from harness.suites.files import DataUnavailableError
 from harness.suites.format import parse_completion, render_completion
 from harness.suites.gsm8k import gsm8k_correct
-from tests.conftest import ROOT, compose_cfg
+from tests.conftest import ROOT, compose_cfg, run_harness
 
 DATA = ROOT.parent / "shared" / "data" / "external"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"real data files not found at {DATA}")
@@ -180,6 +180,18 @@ def test_hub_offline_error_names_data_path(monkeypatch):
     assert "google-research-datasets/nq_open" in str(e.value)
 
 
+def test_unavailable_data_is_one_line_and_exit_2(tmp_path, monkeypatch):
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.setenv(var, "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty cache: nothing to fall back on
+    proc = run_harness(["data=nq_open", "data.n_test=2", "logger=none", f"hydra.run.dir={tmp_path / 'run'}",
+                        f"cache_dir={tmp_path / 'cache'}"], check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2 and "Traceback" not in output, output[-3000:]
+    assert "DataUnavailableError: suite nq_open: cannot load google-research-datasets/nq_open" in output
+    assert "set data.path=" in output
+
+
 @pytest.mark.parametrize("overrides,match", [
     (["data=gsm8k", "data.path=/no/such/folder"], "data.train_file: /no/such/folder/gsm8k_train.jsonl does not exist"),
     (["data=micro_math", "data.path=/tmp"], "data.path is for file-backed suites"),
@@ -191,7 +203,7 @@ def test_data_config_errors(overrides, match):
 
 
 def test_gsm8k_has_no_soft_reward():
-    with pytest.raises(ValueError, match="reward must be 'em'"):
+    with pytest.raises(ValueError, match=r"reward must be one of \['em'\], got 'f1'"):
         get_suite("gsm8k", reward="f1")
 
 

@@ -50,9 +50,9 @@ class Item:
 
 
 REQUIRED_FIELDS = ("id", "question", "gold")
-HEDGE_SEP = " or "
+HEDGE_SEP = " or "  # how a hedged answer joins its candidates
 BASE_METRICS = ("acc", "reward", "no_think_close", "empty_think", "empty_answer", "invalid_text")
-INVALID_CHARS = re.compile("[\ufffd\ud800-\udfff]")  # undecodable bytes / lone surrogates in decoded text  # how a hedged answer joins its candidates
+INVALID_CHARS = re.compile("[\ufffd\ud800-\udfff]")  # undecodable bytes / lone surrogates in decoded text
 
 
 def read_items(path: Path) -> list[Item]:
@@ -95,14 +95,27 @@ class Suite(ABC):
     name: ClassVar[str]
     #: the metric keys ``classify`` returns (format-health and mode metrics), averaged per suite
     mode_metrics: ClassVar[tuple[str, ...]] = ()
+    #: the rewards ``data.reward`` may name; ``judge`` is an LLM judge configured by ``judge`` (harness.judge)
+    reward_kinds: ClassVar[tuple[str, ...]] = ("em",)
 
     @property
     def metric_keys(self) -> tuple[str, ...]:
         """Every per-item number ``score_completion`` returns."""
         return BASE_METRICS + self.mode_metrics
 
-    def __init__(self, reward: str = "em") -> None:
+    def __init__(self, reward: str = "em", judge: Any = None) -> None:
+        if reward not in self.reward_kinds:
+            raise ValueError(f"{self.name}: reward must be one of {list(self.reward_kinds)}, got {reward!r}")
+        if (reward == "judge") != (judge is not None):
+            raise ValueError(f"{self.name}: a judge config (data.params.judge) goes with reward='judge' and only "
+                             f"with it; got reward={reward!r}, judge={judge!r}")
         self.reward_kind = reward
+        self.judge = None
+        if judge is not None:
+            from harness.config import judge_config
+            from harness.judge import get_judge
+
+            self.judge = get_judge(judge_config(judge))  # shared by every suite with this judge config
 
     # --- data -------------------------------------------------------------------------------
     def make_item(self, rng: random.Random, item_id: str) -> Item:
@@ -148,8 +161,25 @@ class Suite(ABC):
         """1.0 when ``answer`` is right (the eval accuracy)."""
 
     def reward(self, answer: str, item: Item) -> float:
-        """The training reward; by default the same as ``correct``."""
+        """The training reward: by default the same as ``correct``; with ``reward='judge'`` the judge's verdict."""
+        if self.judge is not None:
+            return self.rewards([answer], [item])[0]
         return self.correct(answer, item)
+
+    def rewards(self, answers: list[str], items: list[Item]) -> list[float]:
+        """``reward`` of many answers at once; a judge is asked in batches, and only what it must decide.
+
+        With a judge, an empty answer is wrong and an answer ``correct`` accepts (an exact alias match)
+        is right without asking it; every other answer gets the judge's verdict.
+        """
+        if self.judge is None:
+            return [self.reward(a, it) for a, it in zip(answers, items, strict=True)]
+        out = [self.correct(a, it) if a.strip() else 0.0 for a, it in zip(answers, items, strict=True)]
+        ask = [i for i, (a, r) in enumerate(zip(answers, out, strict=True)) if a.strip() and r < 1.0]
+        verdicts = self.judge.verdicts([(items[i].question, items[i].aliases, answers[i]) for i in ask])
+        for i, verdict in zip(ask, verdicts, strict=True):
+            out[i] = verdict
+        return out
 
     def classify(self, parsed: Parsed, item: Item) -> dict[str, float]:
         """Name the behaviour mode a completion used (0/1 per key in ``mode_metrics``)."""
@@ -182,14 +212,23 @@ class Suite(ABC):
         Format health is flagged, never fatal: ``no_think_close``, ``empty_think``, ``empty_answer``
         (thinking closed, nothing after it) and ``invalid_text`` (undecodable bytes, shown as U+FFFD).
         """
-        closed = parsed.answer is not None
-        out = {
-            "acc": self.correct(parsed.answer, item) if closed else 0.0,
-            "reward": self.reward(parsed.answer, item) if closed else 0.0,
-            "no_think_close": float(not closed),
-            "empty_think": float(parsed.empty_think),
-            "empty_answer": float(closed and not parsed.answer),
-            "invalid_text": float(bool(INVALID_CHARS.search(parsed.thinking + (parsed.answer or "")))),
-        }
-        out.update(self.classify(parsed, item))
+        return self.score_completions([parsed], [item])[0]
+
+    def score_completions(self, parsed: list[Parsed], items: list[Item]) -> list[dict[str, float]]:
+        """``score_completion`` of many completions, their rewards computed in one call of ``rewards``."""
+        closed = [i for i, p in enumerate(parsed) if p.answer is not None]
+        rewards = dict(zip(closed, self.rewards([parsed[i].answer for i in closed], [items[i] for i in closed]),
+                           strict=True))
+        out = []
+        for i, (p, item) in enumerate(zip(parsed, items, strict=True)):
+            row = {
+                "acc": self.correct(p.answer, item) if i in rewards else 0.0,
+                "reward": rewards.get(i, 0.0),
+                "no_think_close": float(i not in rewards),
+                "empty_think": float(p.empty_think),
+                "empty_answer": float(i in rewards and not p.answer),
+                "invalid_text": float(bool(INVALID_CHARS.search(p.thinking + (p.answer or "")))),
+            }
+            row.update(self.classify(p, item))
+            out.append(row)
         return out

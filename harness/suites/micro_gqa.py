@@ -8,7 +8,8 @@ The careful thinking recalls one fact per hop (``Ann's boss is Bob. Bob's friend
 Oslo.``); the shallow one stops at the surface fact (``Ann is in Rome.``). Answer modes: *follow* the
 thinking, *shortcut* to where the subject lives whatever the thinking says, or *hedge* with two
 candidates. Questions are drawn so that the surface answer is also right with probability
-``shortcut_p``. Reward ``em`` (normalised exact match) or ``f1`` (soft, so a hedge earns partial credit).
+``shortcut_p``. Reward ``em`` (normalised exact match), ``f1`` (soft, so a hedge earns partial credit) or
+``judge`` (an LLM judge's verdict, ``harness.judge``).
 (An earlier version put the facts in the prompt; the micro model could not execute such in-context
 lookups reliably, so careful thinking could not pay off.)
 """
@@ -34,13 +35,12 @@ LIVES_IN = re.compile(r"\b(\w+) is in (\w+)")
 @register_suite
 class MicroGQA(Suite):
     name = "micro_gqa"
+    reward_kinds = ("em", "f1", "judge")
     mode_metrics = ("mode_careful", "answer_follows", "answer_shortcut", "hedge_rate")
 
     def __init__(self, min_hops: int = 1, max_hops: int = 3, shortcut_p: float = 0.5, world_seed: int = 0,
                  **kw: Any) -> None:
         super().__init__(**kw)
-        if self.reward_kind not in ("em", "f1"):
-            raise ValueError(f"micro_gqa: reward must be 'em' or 'f1', got {self.reward_kind!r}")
         if not 1 <= min_hops <= max_hops:
             raise ValueError(f"micro_gqa needs 1 <= min_hops <= max_hops, got {min_hops}, {max_hops}")
         if not 0.0 <= shortcut_p <= 1.0:
@@ -120,7 +120,7 @@ class MicroGQA(Suite):
         return exact_match(answer, item.aliases)
 
     def reward(self, answer: str, item: Item) -> float:
-        return soft_f1(answer, item.aliases) if self.reward_kind == "f1" else self.correct(answer, item)
+        return soft_f1(answer, item.aliases) if self.reward_kind == "f1" else super().reward(answer, item)
 
     def classify(self, parsed: Parsed, item: Item) -> dict[str, float]:
         answer = normalize_answer(parsed.answer or "")

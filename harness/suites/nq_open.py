@@ -3,7 +3,7 @@
 Rows: ``question`` and ``answer``, the list of accepted aliases. A prediction is right when it
 equals ANY alias after SQuAD normalisation (lower-case, no punctuation, no a/an/the, spaces
 collapsed); soft F1 against the best alias is reported beside it (``f1``) and is the reward with
-``data.reward=f1``.
+``data.reward=f1``; ``data.reward=judge`` rewards an LLM judge's verdict (``harness.judge``).
 Splits: test = the original NQ-Open dev set (3,610 questions; the NQ-Open test set is not public).
 Train = the NQ-Open train split (``google-research-datasets/nq_open`` on the hub, or
 ``nq_open_train.jsonl``); with only the offline copy in ``../shared/data/external``,
@@ -26,6 +26,7 @@ from harness.suites.scoring import exact_match, soft_f1
 @register_suite
 class NQOpen(FileSuite):
     name = "nq_open"
+    reward_kinds = ("em", "f1", "judge")
     mode_metrics = ("f1",)
     files = {"train": "nq_open_train.jsonl", "test": "nq_open_dev.jsonl"}
     hub = ("google-research-datasets/nq_open", "nq_open")
@@ -33,11 +34,6 @@ class NQOpen(FileSuite):
     files_hint = ("the files are nq_open/NQ-open.{train,dev}.jsonl of github.com/google-research-datasets/"
                   "natural-questions; offline, ../shared/data/external has the dev set and, as a training "
                   "stand-in, data.train_file=nq_open_efficientqa_dev.jsonl")
-
-    def __init__(self, **kw: Any) -> None:
-        super().__init__(**kw)
-        if self.reward_kind not in ("em", "f1"):
-            raise ValueError(f"nq_open: reward must be 'em' or 'f1', got {self.reward_kind!r}")
 
     def parse_row(self, row: dict[str, Any]) -> Item:
         question, aliases = text_field(row, "question"), row.get("answer")
@@ -52,7 +48,7 @@ class NQOpen(FileSuite):
         return exact_match(answer, item.aliases)
 
     def reward(self, answer: str, item: Item) -> float:
-        return soft_f1(answer, item.aliases) if self.reward_kind == "f1" else self.correct(answer, item)
+        return soft_f1(answer, item.aliases) if self.reward_kind == "f1" else super().reward(answer, item)
 
     def classify(self, parsed: Parsed, item: Item) -> dict[str, float]:
         return {"f1": soft_f1(parsed.answer, item.aliases) if parsed.answer is not None else 0.0}
