@@ -48,8 +48,8 @@ class SuiteReward:
         self.completions = 0
 
     def __call__(self, prompts, completions, completion_ids, id, log_metric=None, **_: Any) -> list[float]:
-        scores = [self.suite.score_completion(parse_completion(c), self.items[i])
-                  for c, i in zip(completions, id, strict=True)]
+        scores = self.suite.score_completions([parse_completion(c) for c in completions],
+                                              [self.items[i] for i in id])  # one batched call (a judge)
         self.tokens_generated += sum(len(ids) for ids in completion_ids)
         self.completions += len(completions)
         if log_metric is not None:
