@@ -64,10 +64,9 @@ def aggregate(records: Sequence[dict[str, Any]], answerers: Sequence[str] = (), 
         out[f"xgen_gain/{a}"] = out[f"xgen_acc/{a}"] - out[f"xgen_nothink_acc/{a}"]
     if ladder:
         out["xgen_score"] = statistics.fmean(out[f"xgen_gain/{a}"] for a in ladder)
-        flags = [item_flags(r, ladder) for r in records]
-        out["thinking_sufficient"] = statistics.fmean(f["thinking_sufficient"] for f in flags)
-        right = sum(r["acc"] for r in records)
-        out["shortcut_rate"] = sum(f["shortcut"] for f in flags) / right if right else 0.0
+        flagged = [{**r, **item_flags(r, ladder)} for r in records]
+        out["thinking_sufficient"] = _mean(flagged, "thinking_sufficient")
+        out["shortcut_rate"] = 1.0 - _share_of_right(flagged, "thinking_sufficient") if out["acc"] else 0.0
     if lambdas:
         out["trace"] = statistics.fmean(out[f"p_trunc/{lam_key(lam)}"] for lam in lambdas)
     return out
