@@ -3,7 +3,8 @@
     python bench/bench_sweep.py [--sweep ablation] [--out outputs/bench]
 
 Runs ``python -m harness +sweep=<sweep>`` into a fresh sweep folder (the micro base model is reused
-from ``cache_dir`` when already built; ``--fresh-cache`` builds it anew and times that too), then
+from ``cache_dir`` when already built; ``--fresh-cache`` builds it anew and times that too, and then
+times the sweep once more with the warm start built but the cross-run evaluation caches empty), then
 reads every run's ``results.json`` and ``curve.jsonl``: wall time per method, TRL's per-step
 ``step_time`` for rl vs start, and the peak RSS of one ``method=rl data=micro_gqa`` run, measured in its own process.
 Prints a Markdown block to paste into ``bench/RESULTS.md``.
@@ -72,6 +73,17 @@ def main() -> None:
     overrides = [f"+sweep={args.sweep}", f"hydra.sweep.dir={sweep_dir}", f"cache_dir={cache}"]
     first = harness(overrides)
     rerun = harness(overrides)
+    build = {}
+    if args.fresh_cache:  # the same sweep anew with the warm start already built (the caches of evaluations cleared)
+        build = json.loads(next((cache / "micro").glob("*/build_report.json")).read_text()).get("seconds", {})
+        keep = sweep_dir.with_name(sweep_dir.name + "_first")
+        shutil.rmtree(keep, ignore_errors=True)
+        sweep_dir.rename(keep)
+        for folder in ("answers", "evals"):
+            shutil.rmtree(cache / folder, ignore_errors=True)
+        warm = harness(overrides)
+        shutil.rmtree(sweep_dir)
+        keep.rename(sweep_dir)
 
     walls: dict[tuple[str, str], list[float]] = defaultdict(list)
     for path in sweep_dir.glob("*/results.json"):
@@ -87,6 +99,10 @@ def main() -> None:
     flag = " --fresh-cache" if args.fresh_cache else ""
     print(f"Command: `python bench/bench_sweep.py --sweep {args.sweep}{flag}`\n")
     print(f"- sweep wall time: {first:.0f} s ({'including' if args.fresh_cache else 'excluding'} the micro build)")
+    if args.fresh_cache:
+        print(f"- of which the micro build: warm-start SFT {build.get('warm_start', float('nan')):.0f} s, "
+              f"validation {build.get('validation', float('nan')):.0f} s (both cores)")
+        print(f"- the same sweep with the warm start already built (evaluation caches cleared): {warm:.0f} s")
     print(f"- re-running the finished sweep: {rerun:.1f} s ({100 * rerun / first:.1f}% of the first run)")
     print(f"- RL step time {rl:.3f} s, START step time {st:.3f} s, ratio START/RL {st / rl:.3f}")
     print(f"- peak RSS of one `method=rl data=micro_gqa` run (1 thread, W&B offline): {peak_mb:.0f} MB\n")

@@ -3,8 +3,8 @@
 #   bench/gpu_smoke.sh <local model folder> [data folder]
 # The model folder holds Qwen2.5-0.5B-Instruct (`hf download Qwen/Qwen2.5-0.5B-Instruct --local-dir ...`
 # where you are online); the data folder holds gsm8k_{train,test}.jsonl (default ../shared/data/external).
-# MODEL_CFG picks the model config (default qwen2.5-0.5b-instruct; START needs '</think>' as one token,
-# so on Qwen2.5 the START run stops with that message: MODEL_CFG=qwen3-0.6b runs both, docs/scale.md).
+# MODEL_CFG picks the model config (default qwen2.5-0.5b-instruct, whose tokenizer spreads '</think>' over
+# several tokens; MODEL_CFG=qwen3-0.6b has it as one token: docs/scale.md).
 # DEVICE/DTYPE (default cuda/bfloat16) place training and evaluation. EXTRA adds overrides (e.g. EXTRA="train.use_vllm=true"); DRY_RUN=1 only composes the configs.
 set -uo pipefail
 cd "$(dirname "$0")/.."

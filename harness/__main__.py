@@ -2,7 +2,8 @@
 
 Multiruns (``+sweep=ablation`` or ``-m``) call this once per job; ``harness.sweep`` reports sweep
 progress and runs the analysis at the end. A relaunched job skips a run that finished with the same
-config and resumes one that was interrupted (``harness.run.run``). In a multirun no job raises (a
+config, and one that another process is running now (its run folder is locked), and resumes one
+that was interrupted (``harness.run.run``). In a multirun no job raises (a
 failure, config errors included, is recorded in the run's ``results.json``), because Hydra skips the
 end-of-sweep callback when one does. Config errors, and a model, data set or judge that cannot be
 had, are one line (exit status 2 for a single run); other failures keep their traceback.
@@ -19,6 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from harness import distributed
 from harness.config import ConfigError, register_configs, validate
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
@@ -30,11 +32,11 @@ register_configs()
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def main(dcfg: DictConfig) -> None:
     from harness.results import hash_run_config
-    from harness.run import previous_status, run
-    from harness.sweep import record_config_error, report_progress
+    from harness.run import LOCK_FILE, previous_status, run_lock
+    from harness.sweep import record_config_error
 
     hc = HydraConfig.get()
-    run_dir = Path(hc.runtime.output_dir)
+    run_dir = distributed.main_value(Path(hc.runtime.output_dir))  # (accelerate launch: one run folder)
     multirun = hc.mode == RunMode.MULTIRUN
     try:
         cfg = validate(dcfg)
@@ -49,8 +51,20 @@ def main(dcfg: DictConfig) -> None:
     if prev and prev.get("status") == "ok" and prev.get("config_hash") == hash_run_config(cfg):
         log.info("skip %s: finished earlier with the same config (results.json status ok)", run_dir.name)
         return
+    with run_lock(run_dir) as held:
+        if not held:
+            log.warning("skip %s: another process is running it now (%s is locked)", run_dir.name,
+                        run_dir / LOCK_FILE)
+            return
+        _run_job(cfg, run_dir, multirun, Path(hc.sweep.dir) if multirun else None)
+
+
+def _run_job(cfg, run_dir: Path, multirun: bool, sweep_dir: Path | None) -> None:
+    from harness.run import run
+    from harness.sweep import report_progress
+
     if multirun:
-        report_progress(Path(hc.sweep.dir), f"start {run_dir.name}")
+        report_progress(sweep_dir, f"start {run_dir.name}")
     try:
         result = run(cfg, run_dir)
         log.info("%s: ok; %s", run_dir.name, ", ".join(f"{k}={v:.3f}" for k, v in result.metrics.items()
@@ -67,7 +81,7 @@ def main(dcfg: DictConfig) -> None:
         log.exception("%s failed (recorded in %s)", run_dir.name, run_dir / "results.json")
     finally:
         if multirun:
-            report_progress(Path(hc.sweep.dir), f"end {run_dir.name}")
+            report_progress(sweep_dir, f"end {run_dir.name}")
 
 
 def unavailable() -> tuple[type[Exception], ...]:

@@ -193,6 +193,9 @@ class EvalConfig:
     # reuse an answerer's answers after an empty thinking across runs (they do not depend on the
     # policy; harness/evaluation/answer_cache.py says what the cache key covers)
     reuse_empty_answers: bool = True
+    # reuse the whole evaluation of a policy the run did not train (method=base: the same in every seed
+    # and in every run that evaluates the same suite) across runs; same cache, same key rules
+    reuse_base_evals: bool = True
     # further suites every run is evaluated on, as configured in conf/data/<name>.yaml (transfer:
     # e.g. RLVR trained on micro_math, evaluated on micro_gqa too)
     extra_suites: list[str] = field(default_factory=list)

@@ -75,14 +75,3 @@ def prepare_base(model: ModelConfig, cache_dir: str | Path) -> Path:
     except OSError:  # another run of the sweep prepared the same folder first
         shutil.rmtree(tmp)
     return out
-
-
-def require_think_end_token(base: Path, think_end: str) -> None:
-    """START masks tokens up to the end-of-thinking *token*: fail clearly when the tokenizer splits it."""
-    from transformers import AutoTokenizer
-
-    ids = AutoTokenizer.from_pretrained(base).encode(think_end, add_special_tokens=False)
-    if len(ids) != 1:
-        raise ValueError(f"method=start needs {think_end!r} to be one token, but the tokenizer of {base} splits it "
-                         f"into {len(ids)} tokens (Qwen3 has it as one token, Qwen2.5 does not); use a model whose "
-                         "vocabulary has it, or method=rl/sft (docs/scale.md)")

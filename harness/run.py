@@ -1,21 +1,27 @@
 """The only orchestrator: base checkpoint -> method.train -> evaluate -> write results.
 
 One call of :func:`run` is one job: it writes everything into ``run_dir`` (see README, "Outputs").
+Under ``accelerate launch`` every process trains and only the main one writes and evaluates
+(``harness.distributed``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import logging
 import random
 import shutil
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import transformers
 from transformers import AutoTokenizer
 
+from harness import distributed
 from harness.config import Config, DataConfig, data_config
 from harness.evaluation.lm_eval_bridge import EvalModel
 from harness.evaluation.pipeline import evaluate_suites
@@ -39,6 +45,7 @@ from harness.threads import torch_threads
 from harness.tracking import Tracker
 
 log = logging.getLogger(__name__)
+LOCK_FILE = ".lock"
 
 
 def base_checkpoint(cfg: Config) -> Path:
@@ -46,12 +53,12 @@ def base_checkpoint(cfg: Config) -> Path:
         from harness.micro.build import ensure_micro_model
 
         return ensure_micro_model(cfg.model.micro, cfg.cache_dir)
-    from harness.models import prepare_base, require_think_end_token
-    from harness.suites.format import THINK_CLOSE
+    from harness.methods.span_mask import ThinkEnd
+    from harness.models import prepare_base
 
     base = prepare_base(cfg.model, cfg.cache_dir)
     if cfg.method.stage1_frac > 0 or cfg.method.stage2 != "full":
-        require_think_end_token(base, THINK_CLOSE)
+        ThinkEnd(AutoTokenizer.from_pretrained(base))  # START must find the end of thinking: fail before training
     return base
 
 
@@ -67,28 +74,34 @@ def run(cfg: Config, run_dir: Path) -> RunResult:
     config_hash = hash_run_config(cfg)
     prev = previous_status(run_dir) or {}
     interrupted = prev.get("status") in ("running", "failed") and prev.get("config_hash") == config_hash
-    resume = prepare_trainer_dir(run_dir / TRAINER_DIR, resume=interrupted)
+    main = distributed.is_main_process()
+    distributed.wait_for_everyone()  # every process has read the status before the main one rewrites it
+    resume = distributed.main_value(prepare_trainer_dir(run_dir / TRAINER_DIR, resume=interrupted) if main else None)
     result = RunResult(status="running", method=cfg.method.name, data=cfg.data.name, algo=cfg.algo.name,
                        seed=cfg.seed, model=cfg.model.name, sweep=cfg.sweep_name, config_hash=config_hash,
                        resumed_from_step=None if resume is None else checkpoint_step(resume))
     if resume is not None:
         log.info("%s: resuming training from %s", run_dir.name, resume)
-    write_json(run_dir / RESULTS_FILE, result.to_json())
-    (run_dir / "error.txt").unlink(missing_ok=True)  # from an earlier, failed attempt
-    tracker = Tracker(cfg, run_dir)
+    if main:
+        write_json(run_dir / RESULTS_FILE, result.to_json())
+        (run_dir / "error.txt").unlink(missing_ok=True)  # from an earlier, failed attempt
+    tracker = Tracker(cfg, run_dir, enabled=main)
     started = time.time()
     try:
         with torch_threads(cfg.threads):
             _run(cfg, run_dir, result, tracker)
         result.status = "ok"
-        shutil.rmtree(run_dir / TRAINER_DIR, ignore_errors=True)
+        if main:
+            shutil.rmtree(run_dir / TRAINER_DIR, ignore_errors=True)
     except Exception as e:  # recorded, then re-raised so the launcher sees the failure too
         result.status, result.error = "failed", f"{type(e).__name__}: {e}"
-        write_text(run_dir / "error.txt", traceback.format_exc())
+        if main:
+            write_text(run_dir / "error.txt", traceback.format_exc())
         raise
     finally:
         result.budget.wall_time_s = round(time.time() - started, 3)
-        write_json(run_dir / RESULTS_FILE, result.to_json())
+        if main:
+            write_json(run_dir / RESULTS_FILE, result.to_json())
         tracker.finish(result)
     return result
 
@@ -99,7 +112,8 @@ def _run(cfg: Config, run_dir: Path, result: RunResult, tracker: Tracker) -> Non
     n_train = cfg.train.steps * cfg.train.prompts_per_step
     train_items = suite.items("train", n_train, random.Random(cfg.data.gen_seed), cfg.data)
     test_items = suite.items("test", cfg.data.n_test, random.Random(cfg.data.gen_seed + 1), cfg.data)
-    write_jsonl(run_dir / "data" / "train.jsonl", [it.to_json() for it in train_items])
+    if distributed.is_main_process():
+        write_jsonl(run_dir / "data" / "train.jsonl", [it.to_json() for it in train_items])
     prompt_ids_hash = hash_strings(sorted(it.question for it in train_items))
 
     if cfg.model.kind == "scripted":  # a policy with known behaviour: nothing to load or train
@@ -119,8 +133,12 @@ def _run(cfg: Config, run_dir: Path, result: RunResult, tracker: Tracker) -> Non
         result.budget.tokens_generated = trained.tokens_generated
         policy = EvalModel.hf("policy", trained.checkpoint, cfg.device, cfg.dtype)
 
+    if not distributed.is_main_process():
+        log.info("%s: training done; the main process evaluates", distributed.describe())
+        return
+    distributed.leave_process_group()
     evaluation = evaluate_suites(cfg, [(cfg.data, suite, test_items), *_extra_suites(cfg)], policy, tokenizer,
-                                 run_dir)
+                                 run_dir, policy_trained=cfg.method.trainer != "none")
     write_text(run_dir / "lm_eval_command.txt",
                "".join(f"# {label}\n{command}\n" for label, command in evaluation.commands))
     write_jsonl(run_dir / "samples.jsonl", evaluation.records)
@@ -150,6 +168,26 @@ def _train(cfg: Config, suite, train_items, base: Path, run_dir: Path, tokenizer
     trained = get_trainer(cfg.method.trainer)(ctx)
     tracker.log_curve(trained.curve)
     return trained
+
+
+@contextmanager
+def run_lock(run_dir: Path) -> Iterator[bool]:
+    """Hold ``<run_dir>/.lock`` while the run is carried out; yields False when another process holds
+    it (a second launch of the same sweep). The system releases the lock when its holder dies, even
+    by SIGKILL, so a killed run never stays locked."""
+    run_dir, handle, held = Path(run_dir), None, True
+    if distributed.is_main_process():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(run_dir / LOCK_FILE, "w")  # noqa: SIM115 (held until the run ends)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            held = False
+    try:
+        yield distributed.main_value(held)
+    finally:
+        if handle is not None:
+            handle.close()
 
 
 def previous_status(run_dir: Path) -> dict | None:

@@ -35,9 +35,9 @@ def _cell(value: Any) -> Any:
 
 
 class Tracker:
-    def __init__(self, cfg: Config, run_dir: Path) -> None:
+    def __init__(self, cfg: Config, run_dir: Path, enabled: bool = True) -> None:
         self.run = None
-        if cfg.logger.backend == "none":
+        if cfg.logger.backend == "none" or not enabled:  # (disabled: not the main process of a launch)
             return
         os.environ["WANDB_MODE"] = cfg.logger.mode
         os.environ.setdefault("WANDB_SILENT", "true")

@@ -20,6 +20,27 @@ TINY = ["model=micro_tiny", "logger=none", "train.steps=2", "train.prompts_per_s
         "train.max_completion_length=24", "data.n_test=6", "eval.max_gen_toks=24", "threads=1"]
 
 
+def char_tokenizer(chars: str, bpe_corpus: list[str] | None = None):
+    """A tokenizer over ``chars`` without the micro world's tag tokens: one token per character, or a
+    BPE trained on ``bpe_corpus`` (its merges may cross tag boundaries)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from harness.micro.tokenizer import EOS, PAD, UNK
+
+    chars = sorted(set(chars))
+    if bpe_corpus:
+        tok = Tokenizer(models.BPE(unk_token=UNK))
+        tok.pre_tokenizer = pre_tokenizers.Split(" ", behavior="isolated")
+        tok.train_from_iterator(bpe_corpus, trainers.BpeTrainer(vocab_size=120, special_tokens=[PAD, EOS, UNK],
+                                                                initial_alphabet=chars))
+    else:
+        tok = Tokenizer(models.WordLevel(vocab={t: i for i, t in enumerate([PAD, EOS, UNK, *chars])}, unk_token=UNK))
+        tok.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
+    tok.decoder = decoders.Fuse()  # token strings are text: decoding concatenates them
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token=PAD, eos_token=EOS, unk_token=UNK)
+
+
 def compose_cfg(overrides: list[str]):
     register_configs()
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):

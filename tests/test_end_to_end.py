@@ -39,6 +39,8 @@ def test_smoke_sweep_writes_every_run_and_the_analysis(smoke_sweep):
     assert {b["optimizer_steps"] for b in trained} == {2} and len({b["prompt_ids_hash"] for b in trained}) == 1
     assert budgets["rl"]["completions_sampled"] == budgets["start"]["completions_sampled"] == 8
     assert budgets["rl"]["tokens_generated"] > 0 and budgets["base"]["optimizer_steps"] == 0
+    for m in ("sft", "rl", "start"):  # a policy the run trained is never served from the call cache
+        assert results[m]["thinking_eval"]["reused_evaluations"] == {"micro_math": [], "micro_gqa": []}
     for name in ("comparison.md", "comparison.csv", "shortcut.png", "shortcut.pdf", "status.md"):
         assert (sweep_dir / "analysis" / name).stat().st_size > 0
     assert "done 4" in proc.stdout  # sweep progress lines

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -16,7 +17,7 @@ from omegaconf import OmegaConf
 from harness.__main__ import CONF_DIR
 from harness.config import ConfigError, register_configs, validate
 from harness.optional import MissingExtraError, RequireExtra, installed, require
-from tests.conftest import ROOT, compose_cfg
+from tests.conftest import ROOT, TINY, compose_cfg
 
 SWEEPS = sorted(p.stem for p in (Path(CONF_DIR) / "sweep").glob("*.yaml"))
 SLURM = ["hydra/launcher=slurm"]
@@ -138,3 +139,37 @@ def test_gpu_smoke_script_composes(tmp_path):
                           text=True, timeout=120, env={**os.environ, "DRY_RUN": "1", "OUT": str(tmp_path / "out")})
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert proc.stdout.count("name: qwen2.5-0.5b-instruct") == 2 and "steps: 2" in proc.stdout
+
+
+def test_accelerate_launch_trains_on_every_process_and_writes_once(tmp_path, cache_dir, tiny_base):
+    """Two CPU processes (gloo) through ``accelerate launch``: one run folder, one evaluation, the budget
+    of the whole step. Each process stamps its own Hydra folder name (microseconds): the main one's wins."""
+    import sys
+
+    # --multi_gpu is accelerate's torchrun launcher (its --cpu runs one process); without a GPU it joins over gloo
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "harness", *TINY,
+           "method=start",
+           "train.max_completion_length=16", "data.n_test=4", "eval.max_gen_toks=16", f"cache_dir={cache_dir}",
+           f"hydra.run.dir={tmp_path}/run-${{now:%H%M%S%f}}"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": "1"})
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    results = list(tmp_path.glob("run-*/results.json"))
+    assert len(results) == 1, [p.name for p in tmp_path.iterdir()]
+    result = json.loads(results[0].read_text())
+    assert result["status"] == "ok" and "micro_math/acc" in result["metrics"]
+    # 2 steps × 2 prompts × 2 completions, although each process generated half of them
+    assert result["budget"]["completions_sampled"] == 8 and result["budget"]["optimizer_steps"] == 2
+    assert "process 1 of 2: training done; the main process evaluates" in out  # (it returns before evaluating)
+    assert len((results[0].parent / "curve.jsonl").read_text().splitlines()) == 2
+
+
+def test_a_step_budget_that_does_not_split_over_the_processes_is_named(monkeypatch):
+    from harness.distributed import per_process
+
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    assert per_process(6, "train.prompts_per_step") == 2
+    with pytest.raises(ConfigError, match="train.prompts_per_step = 8 per optimizer step does not split evenly"):
+        per_process(8, "train.prompts_per_step")

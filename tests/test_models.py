@@ -11,11 +11,11 @@ from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from harness.config import ConfigError, validate
 from harness.micro.tokenizer import build_tokenizer
-from harness.models import ModelUnavailableError, prepare_base, require_think_end_token, resolve
+from harness.models import ModelUnavailableError, prepare_base, resolve
 from harness.prompts import bake_chat_template, format_prompt
 from harness.results import hash_checkpoint
 from harness.run import base_checkpoint
-from tests.conftest import compose_cfg, run_harness
+from tests.conftest import char_tokenizer, compose_cfg, run_harness
 from tests.test_real_data import DATA, needs_data
 
 REAL_MODELS = sorted(p.stem for p in (Path(__file__).parent.parent / "conf" / "model").glob("qwen*.yaml"))
@@ -129,10 +129,20 @@ def test_unavailable_model_in_a_sweep_is_a_failed_run(tmp_path, monkeypatch):
         assert f"{path.parent.name} failed (recorded in {path}): ModelUnavailableError: " in proc.stdout + proc.stderr
 
 
-def test_start_needs_the_end_of_thinking_as_one_token(local_model):
-    require_think_end_token(local_model, "</think>")  # the stand-in has it, as Qwen3 does
-    with pytest.raises(ValueError, match="splits it into 10 tokens"):
-        require_think_end_token(local_model, "</thought>")  # as Qwen2.5 splits '</think>'
+def test_start_refuses_a_tokenizer_that_cannot_spell_the_end_of_thinking(tmp_path):
+    from harness.micro.tokenizer import CHARSET
+    from harness.run import base_checkpoint
+
+    folder = tmp_path / "no_angle_brackets"  # '<' and '>' are not in its vocabulary: '</think>' cannot be found
+    tokenizer = char_tokenizer(CHARSET)
+    tokenizer.chat_template = CHATML
+    LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                 num_attention_heads=2, num_key_value_heads=2)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    common = ["model=qwen2.5-0.5b-instruct", f"model.path={folder}", *NO_MICRO_EVAL, f"cache_dir={tmp_path}"]
+    with pytest.raises(ValueError, match="cannot locate the end of thinking '</think>'"):
+        base_checkpoint(validate(compose_cfg([*common, "method=start"])))  # before any training
+    base_checkpoint(validate(compose_cfg([*common, "method=rl"])))  # rl needs no marker
 
 
 def test_prompt_format_is_for_real_models_only():

@@ -305,3 +305,18 @@ def test_sweep_with_a_killed_worker_finishes_every_run_exactly_once(tmp_path, ca
         assert outcome(sweep / name) == outcome(reference / name), name
     assert read_json(victim / "results.json")["resumed_from_step"] == left_at
     assert (sweep / "analysis" / "status.md").read_text().count("4 run folders: 4 ok") == 1
+
+
+def test_a_run_another_process_is_running_is_skipped_not_shared(tmp_path, cache_dir, tiny_base):
+    """Two launches of one sweep: the second leaves a run alone while the first holds its folder's lock."""
+    import fcntl
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with open(run_dir / harness.run.LOCK_FILE, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        proc = run_harness([*TINY, "method=base", f"cache_dir={cache_dir}", f"hydra.run.dir={run_dir}"])
+        assert "another process is running it now" in proc.stdout + proc.stderr
+        assert not (run_dir / "results.json").exists()
+    run_harness([*TINY, "method=base", f"cache_dir={cache_dir}", f"hydra.run.dir={run_dir}"])  # released: it runs
+    assert read_json(run_dir / "results.json")["status"] == "ok"

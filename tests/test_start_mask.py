@@ -13,21 +13,52 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl import GRPOConfig, GRPOTrainer
 
 from harness.methods.rl import SpanMaskedGRPOTrainer
-from harness.methods.span_mask import span_for_step, span_mask, thinking_mask
-from harness.micro.tokenizer import THINK_CLOSE
+from harness.methods.span_mask import ThinkEnd, span_for_step, span_mask
+from harness.micro.tokenizer import CHARSET, THINK_CLOSE
+from tests.conftest import char_tokenizer
 
 COMPLETIONS = ["<think>Abe=47</think><answer>47</answer>", "<think>Abe=Bob=12</think><answer>1</answer>",
                "<think>no end in sight", "<think></think><answer>3</answer>"]
 ADVANTAGES = [1.0, -0.5, 0.25, -1.0]
+BPE_CORPUS = [f"<think>x=4{i}.</think>7<answer>{i}</answer>" for i in range(50)]  # merges across the marker
 
 
-def test_thinking_mask_marks_through_first_end_marker():
-    ids = torch.tensor([[5, 6, 9, 7, 8, 9], [5, 5, 5, 5, 5, 5]])
-    assert thinking_mask(ids, 9).tolist() == [[1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 1]]
-    assert span_mask(ids, 9, "answer").tolist() == [[0, 0, 0, 1, 1, 1], [0, 0, 0, 0, 0, 0]]
-    assert span_mask(ids, 9, "full") is None
+def test_thinking_mask_marks_through_first_end_marker(tiny_base):
+    tok = AutoTokenizer.from_pretrained(tiny_base)
+    end = ThinkEnd(tok)
+    ids = torch.tensor([[5, 6, end.token_id, 7, 8, end.token_id], [5, 5, 5, 5, 5, 5]])
+    assert end.thinking_mask(ids).tolist() == [[1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 1]]
+    assert span_mask(ids, end, "answer").tolist() == [[0, 0, 0, 1, 1, 1], [0, 0, 0, 0, 0, 0]]
+    assert span_mask(ids, end, "full") is None
     with pytest.raises(ValueError, match="span"):
-        span_mask(ids, 9, "middle")
+        span_mask(ids, end, "middle")
+
+
+@pytest.mark.parametrize("merges", [False, True], ids=["characters", "bpe"])
+def test_thinking_ends_with_the_token_that_completes_a_split_marker(merges):
+    """Tokenizers without ``</think>`` in their vocabulary, as Qwen2.5's: characters, or a BPE whose
+    merges join the marker's ends with the text around it."""
+    tok = char_tokenizer(CHARSET + "<>/", bpe_corpus=BPE_CORPUS if merges else None)
+    end = ThinkEnd(tok)
+    assert end.token_id is None and len(tok.encode(THINK_CLOSE)) > 1
+    texts = ["<think>x=41.</think>7<answer>41</answer>", "<think>x=4 never closed", "</think><answer>1</answer>"]
+    batch = tok(texts, padding=True, padding_side="right", return_tensors="pt")["input_ids"]
+    mask = end.thinking_mask(batch)
+    for text, ids, row in zip(texts, batch.tolist(), mask.tolist(), strict=True):
+        n = sum(row)
+        thinking = tok.decode(ids[:n])
+        if THINK_CLOSE in text:
+            assert THINK_CLOSE in thinking and THINK_CLOSE not in tok.decode(ids[:n - 1])  # through its end, no further
+        else:
+            assert n == len(ids)  # never closed: all thinking
+    if merges:  # the BPE merged the marker with its neighbours, so no token is exactly '</'
+        assert any(p.startswith(".") or p.endswith("7") for p in tok.convert_ids_to_tokens(batch[0].tolist())
+                   if "<" in p or ">" in p)
+
+
+def test_a_marker_the_tokenizer_cannot_spell_is_refused():
+    with pytest.raises(ValueError, match="cannot locate the end of thinking"):
+        ThinkEnd(char_tokenizer(CHARSET + "<>/"), marker="</thînk>")
 
 
 @pytest.mark.parametrize("step,frac,stage2,span", [
@@ -46,7 +77,7 @@ def make_trainer(base, tmp_path, loss_type, stage1_frac, stage2):
     trainer = SpanMaskedGRPOTrainer(
         model=model, reward_funcs=[lambda completions, **_: [0.0] * len(completions)], args=args,
         train_dataset=Dataset.from_list([{"prompt": "Abe=47. Abe?"}] * 4), processing_class=tok,
-        think_end_id=tok.convert_tokens_to_ids(THINK_CLOSE), stage1_frac=stage1_frac, stage2=stage2)
+        stage1_frac=stage1_frac, stage2=stage2)
     trainer.current_gradient_accumulation_steps = 1
     return trainer, tok
 
@@ -84,7 +115,7 @@ def loss_and_logp_grad(trainer, tok, monkeypatch):
 def test_stage1_gradient_is_exactly_zero_on_answer_tokens(tiny_base, tmp_path, monkeypatch, loss_type):
     trainer, tok = make_trainer(tiny_base, tmp_path, loss_type, stage1_frac=0.5, stage2="full")
     batch, loss, grad = loss_and_logp_grad(trainer, tok, monkeypatch)
-    think = thinking_mask(batch["completion_ids"], trainer.think_end_id).bool()
+    think = trainer.think_end.thinking_mask(batch["completion_ids"]).bool()
     real = batch["completion_mask"].bool()
     assert torch.all(grad[~think] == 0), "answer tokens got gradient in stage 1"
     assert torch.all(grad[think & real] != 0), "thinking tokens got no gradient"
@@ -94,7 +125,7 @@ def test_stage1_gradient_is_exactly_zero_on_answer_tokens(tiny_base, tmp_path, m
 def test_answer_stage_gradient_is_exactly_zero_on_thinking_tokens(tiny_base, tmp_path, monkeypatch):
     trainer, tok = make_trainer(tiny_base, tmp_path, "dapo", stage1_frac=0.0, stage2="answer")
     batch, _, grad = loss_and_logp_grad(trainer, tok, monkeypatch)
-    think = thinking_mask(batch["completion_ids"], trainer.think_end_id).bool()
+    think = trainer.think_end.thinking_mask(batch["completion_ids"]).bool()
     real = batch["completion_mask"].bool()
     assert torch.all(grad[think] == 0)
     assert torch.all(grad[~think & real] != 0)
@@ -138,12 +169,10 @@ def train_two_steps(base, tmp_path, trainer_cls, **span):
 def test_start_without_stage1_equals_stock_grpo_and_masks_change_it(tiny_base, tmp_path):
     initial = AutoModelForCausalLM.from_pretrained(tiny_base).state_dict()
     stock = train_two_steps(tiny_base, tmp_path / "stock", GRPOTrainer)
-    span = {"think_end_id": AutoTokenizer.from_pretrained(tiny_base).convert_tokens_to_ids(THINK_CLOSE)}
-    no_stage1 = train_two_steps(tiny_base, tmp_path / "s0", SpanMaskedGRPOTrainer, stage1_frac=0.0,
-                                stage2="full", **span)
+    no_stage1 = train_two_steps(tiny_base, tmp_path / "s0", SpanMaskedGRPOTrainer, stage1_frac=0.0, stage2="full")
     # the tiny model's completions never close their thinking, so an answer-only span masks every token
     answer_only = train_two_steps(tiny_base, tmp_path / "s1", SpanMaskedGRPOTrainer, stage1_frac=0.0,
-                                  stage2="answer", **span)
+                                  stage2="answer")
     assert any(not torch.equal(stock[k], initial[k]) for k in stock)  # training moved the weights
     assert all(torch.equal(stock[k], no_stage1[k]) for k in stock)  # bitwise: START(0, full) is GRPO
     assert all(torch.equal(answer_only[k], initial[k]) for k in stock)  # masked tokens get no update at all

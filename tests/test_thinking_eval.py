@@ -44,7 +44,7 @@ SMALL = model_overrides("micro_small")
 
 def eval_run(tmp: Path, cache_dir: Path, name: str, *overrides: str) -> tuple[dict, list[dict]]:
     cfg = validate(compose_cfg([*SMALL, "logger=none", f"data.n_test={N_TEST}", "threads=1",
-                                f"cache_dir={cache_dir}", *overrides]))
+                                f"cache_dir={cache_dir}", "eval.reuse_base_evals=false", *overrides]))
     run(cfg, tmp / name)
     result = read_json(tmp / name / "results.json")
     records = [json.loads(line) for line in (tmp / name / "samples.jsonl").read_text().splitlines()]
@@ -145,6 +145,31 @@ def test_later_runs_reuse_the_empty_thinking_baseline(runs):
         assert metrics(runs, "shortcut")[f"xgen_nothink_acc/{a}"] == metrics(runs, "faithful")[f"xgen_nothink_acc/{a}"]
     # its recorded command still evaluates both conditions
     assert "micro_gqa_xgen0_micro-mid" in (runs["shortcut"][2] / "lm_eval_command.txt").read_text()
+
+
+def test_truncation_at_zero_reuses_the_nothink_answers(runs):
+    run_dir, records = runs["faithful"][2], runs["faithful"][1]
+    for r in records:  # λ=0 keeps no thinking: the <suite>_nothink prompt, answered once
+        assert (r["p_trunc/0"], r["trunc_answer/0"]) == (r["nothink_acc"], r["nothink_answer"])
+    truncation = read_json(run_dir / "lm_eval" / "results_micro_gqa-policy-truncation.json")["results"]
+    assert "micro_gqa_trunc000" not in truncation and "micro_gqa_trunc050" in truncation
+    assert "micro_gqa_trunc000" in (run_dir / "lm_eval_command.txt").read_text()  # still reproducible
+
+
+def test_an_untrained_policy_is_evaluated_once_across_runs(runs, tmp_path, cache_dir):
+    computed, _, _ = runs["faithful"]  # (the fixture's runs compute everything: eval.reuse_base_evals=false)
+    reuse = ("model=scripted_faithful", "data=micro_gqa", "eval.reuse_base_evals=true")
+    first, first_records = eval_run(tmp_path, cache_dir, "first", *reuse)
+    again, records = eval_run(tmp_path, cache_dir, "again", *reuse, "seed=1")
+    labels = ["micro_gqa-policy", "micro_gqa-policy-truncation",
+              *(f"micro_gqa-xgen-{a}" for a in first["thinking_eval"]["answerers"])]
+    assert first["thinking_eval"]["reused_evaluations"] == {"micro_gqa": []}
+    assert again["thinking_eval"]["reused_evaluations"] == {"micro_gqa": labels}
+    assert again["metrics"] == first["metrics"] == computed["metrics"] and records == first_records
+    assert again["config_hash"] != first["config_hash"]  # another seed: another run, the same evaluation
+    reused = read_json(tmp_path / "again" / "lm_eval" / "results_micro_gqa-policy.json")
+    assert Path(reused["starbench_reused_from"]).is_file()
+    assert (tmp_path / "again" / "lm_eval_command.txt").read_text().count("lm_eval") >= len(labels)
 
 
 def test_answerers_read_the_thinking_generated_once(runs):

@@ -1,12 +1,17 @@
-"""Cross-run cache of the answers that do not depend on the policy: answerer R after an empty thinking.
+"""Cross-run caches of evaluations that do not depend on what a run trained.
 
-The Cross-Generation baseline (R answers from (q, ∅)) is the same prompt for every run that shares
-the test items and the answerer, and greedy decoding is deterministic; a sweep would otherwise
-recompute it in every run. The key covers everything that determines those answers: the
-answerer's weights (content hash; hub ids without local files are never cached), every prompt and
-gold, the generation budget and batch size, the torch thread count and the lm-eval version. The
-lm-eval command recorded in the run still evaluates both conditions, so the cached numbers remain
-reproducible from the run folder.
+* ``AnswerCache`` (``eval.reuse_empty_answers``): the Cross-Generation baseline, answerer R after an
+  empty thinking. It is the same prompt for every run that shares the test items and the answerer,
+  and greedy decoding is deterministic; a sweep would otherwise recompute it in every run.
+* ``CallCache`` (``eval.reuse_base_evals``): a whole lm-eval call of a run whose policy it did not
+  train (``method=base``): the base model's answers, truncation probes and Cross-Generation on its
+  thinking are the same in every seed and in every run that evaluates the same suite.
+
+The keys cover everything that determines the answers: the model's weights (content hash; hub ids
+without local files are never cached), its lm-eval arguments and device, every prompt and gold (the
+task data file), the tasks' generation settings, the batch size, the torch thread count and the
+lm-eval version. A run that reuses a result still records the lm-eval command that computes it, so
+its numbers remain reproducible from the run folder.
 """
 
 from __future__ import annotations
@@ -18,8 +23,8 @@ from typing import Any
 
 import torch
 
-from harness.evaluation.lm_eval_bridge import EvalModel
-from harness.results import hash_checkpoint, hash_strings, write_jsonl
+from harness.evaluation.lm_eval_bridge import EvalModel, TaskSpec
+from harness.results import hash_checkpoint, hash_strings, read_json, write_json, write_jsonl
 
 
 def model_fingerprint(model: EvalModel) -> str | None:
@@ -28,19 +33,31 @@ def model_fingerprint(model: EvalModel) -> str | None:
         return model.model_args  # a scripted policy is its code
     path = dict(kv.split("=", 1) for kv in model.model_args.split(","))["pretrained"]
     digest = hash_checkpoint(Path(path)) if Path(path).is_dir() else ""
-    return None if not digest or digest.startswith("unhashed:") else f"{model.model_args}|{digest}"
+    return None if not digest or digest.startswith("unhashed:") else f"{model.model_args}|{model.device}|{digest}"
+
+
+def _key(model: EvalModel, settings: dict[str, Any], parts: list[str]) -> str | None:
+    fingerprint = model_fingerprint(model)
+    if fingerprint is None:
+        return None
+    return hash_strings([fingerprint, metadata.version("lm_eval"), str(torch.get_num_threads()),
+                         json.dumps(settings, sort_keys=True), *parts])
 
 
 def cache_key(model: EvalModel, rows: list[dict[str, Any]], prompt_field: str, settings: dict[str, Any]
               ) -> str | None:
-    fingerprint = model_fingerprint(model)
-    if fingerprint is None:
-        return None
-    parts = [fingerprint, metadata.version("lm_eval"), str(torch.get_num_threads()),
-             json.dumps(settings, sort_keys=True)]
-    parts += [json.dumps([r["id"], r[prompt_field], r["gold"], r["aliases"], r["suite"], r["reward"],
-                          r["suite_params"]]) for r in rows]
-    return hash_strings(parts)
+    """Key of ``model``'s answers to the ``prompt_field`` prompts of ``rows``."""
+    return _key(model, settings, [json.dumps([r["id"], r[prompt_field], r["gold"], r["aliases"], r["suite"],
+                                              r["reward"], r["suite_params"]]) for r in rows])
+
+
+def call_key(model: EvalModel, specs: list[TaskSpec], settings: dict[str, Any]) -> str | None:
+    """Key of one lm-eval call of ``model`` on ``specs`` (task settings and data file contents)."""
+    parts = []
+    for s in specs:
+        parts += [json.dumps([s.name, s.prompt_field, s.hook, list(s.metrics), s.max_gen_toks]),
+                  Path(s.data_file).read_text(encoding="utf-8")]
+    return _key(model, settings, parts)
 
 
 class AnswerCache:
@@ -59,3 +76,18 @@ class AnswerCache:
     def put(self, key: str | None, rows: list[dict[str, Any]]) -> None:
         if key is not None:
             write_jsonl(self.folder / f"{key}.jsonl", rows)
+
+
+class CallCache:
+    """``<cache_dir>/evals/<key>.json``: lm-eval's whole output of one call, per-item samples included."""
+
+    def __init__(self, cache_dir: str | Path) -> None:
+        self.folder = Path(cache_dir) / "evals"
+
+    def get(self, key: str | None) -> dict[str, Any] | None:
+        path = self.folder / f"{key}.json"
+        return read_json(path) if key is not None and path.is_file() else None
+
+    def put(self, key: str | None, raw: dict[str, Any]) -> None:
+        if key is not None:
+            write_json(self.folder / f"{key}.json", raw)

@@ -7,8 +7,11 @@ All of it runs as lm-eval tasks written into ``<run>/lm_eval/tasks`` (see ``docs
 3. ``<suite>_xgen_<answerer>`` / ``<suite>_xgen0_<answerer>``: each Cross-Generation answerer answers
    after the policy's thinking / after an empty one; it never sees the policy's answer.
 
-The thinking is generated once, in step 1, and reused by 2 and 3. The same is done for every suite
-of ``eval.extra_suites`` (transfer); each model is loaded once per run. The per-item results are
+The thinking is generated once, in step 1, and reused by 2 and 3; truncation at λ=0 is the prompt of
+``<suite>_nothink`` and reuses its answers. The same is done for every suite of ``eval.extra_suites``
+(transfer); each model is loaded once per run, and only when a call needs it: the evaluation of a
+policy the run did not train comes from the cross-run cache when another run already made it
+(``answer_cache.py``). The per-item results are
 merged into one record per item and suite (``samples.jsonl``); the run's metrics are
 :func:`harness.evaluation.metrics.aggregate` of those records, per suite.
 """
@@ -26,7 +29,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from harness.config import Config, DataConfig, EvalConfig
-from harness.evaluation.answer_cache import AnswerCache, cache_key
+from harness.evaluation.answer_cache import AnswerCache, CallCache, cache_key, call_key
 from harness.evaluation.answerers import Answerer, resolve_answerers
 from harness.evaluation.builtin_tasks import run_builtin
 from harness.evaluation.lm_eval_bridge import (
@@ -67,19 +70,26 @@ def trunc_task(suite: Suite, lam: float) -> str:
 
 
 def evaluate_suites(cfg: Config, suites: list[tuple[DataConfig, Suite, list[Item]]], policy: EvalModel,
-                    tokenizer, run_dir: Path) -> Evaluation:
-    """Evaluate ``policy`` on every (data config, suite, test items); each model is loaded once."""
+                    tokenizer, run_dir: Path, *, policy_trained: bool = True) -> Evaluation:
+    """Evaluate ``policy`` on every (data config, suite, test items); each model is loaded once.
+
+    ``policy_trained=False`` (the run did not train it: ``method=base``) lets every evaluation call
+    come from, and go to, the cross-run cache (``eval.reuse_base_evals``).
+    """
     answerers = resolve_answerers(cfg, tokenizer)
-    pool, cache = ModelPool(cfg.eval.batch_size), AnswerCache(cfg.cache_dir)
+    pool = ModelPool(cfg.eval.batch_size)
+    calls = CallCache(cfg.cache_dir) if cfg.eval.reuse_base_evals and not policy_trained else None
     out = Evaluation({}, [], {"answerers": [a.config.name for a in answerers],
                               "ladder": [a.config.name for a in answerers if a.config.ladder],
                               "lambdas": list(cfg.eval.truncation),
                               "answerer_models": {a.config.name: a.model.model_args for a in answerers},
                               "suites": [suite.name for _, suite, _ in suites]})
     for data, suite, items in suites:
-        evaluator = RunEvaluator(suite, dict(data.params), items, cfg.eval, run_dir, pool, cache)
+        evaluator = RunEvaluator(suite, dict(data.params), items, cfg.eval, run_dir, pool, AnswerCache(cfg.cache_dir),
+                                 calls)
         metrics, records = evaluator.evaluate(policy, tokenizer, answerers)
         out.info.setdefault("reused_empty_answers", {})[suite.name] = evaluator.reused
+        out.info.setdefault("reused_evaluations", {})[suite.name] = evaluator.reused_calls
         out.metrics.update(metrics)
         out.records += records
         out.commands += evaluator.commands
@@ -114,9 +124,10 @@ class RunEvaluator:
     """Evaluates one policy on one suite's test items into ``run_dir`` (see the module docstring)."""
 
     def __init__(self, suite: Suite, suite_params: dict, items: list[Item], eval_cfg: EvalConfig, run_dir: Path,
-                 pool: ModelPool, cache: AnswerCache):
-        self.suite, self.items, self.cfg, self.pool, self.cache = suite, items, eval_cfg, pool, cache
+                 pool: ModelPool, cache: AnswerCache, calls: CallCache | None = None):
+        self.suite, self.items, self.cfg, self.pool, self.cache, self.calls = suite, items, eval_cfg, pool, cache, calls
         self.reused: list[str] = []  # answerers whose (q, ∅) answers came from the cache
+        self.reused_calls: list[str] = []  # labels of the lm-eval calls that came from the call cache
         self.run_dir = Path(run_dir)
         self.task_dir = self.run_dir / "lm_eval" / "tasks"
         self.base_row = {it.id: {**it.to_json(), "suite": suite.name, "reward": suite.reward_kind,
@@ -127,10 +138,9 @@ class RunEvaluator:
     def evaluate(self, policy: EvalModel, tokenizer, answerers: list[Answerer]
                  ) -> tuple[dict[str, float], list[dict[str, Any]]]:
         """The suite's metrics (``<suite>/<metric>``) and per-item records."""
-        lm = self.pool.get(policy)
-        records = self._policy_answers(policy, lm, tokenizer)
+        records = self._policy_answers(policy, tokenizer)
         if self.cfg.truncation:
-            self._truncation(policy, lm, tokenizer, records)
+            self._truncation(policy, tokenizer, records)
         for answerer in tqdm(answerers, desc=f"cross-generation {self.suite.name}", disable=not answerers):
             self._cross_generation(answerer, records)
         ladder = [a.config.name for a in answerers if a.config.ladder]
@@ -141,7 +151,7 @@ class RunEvaluator:
         return {f"{self.suite.name}/{k}": v for k, v in metrics.items()}, rows
 
     # --- the three steps ------------------------------------------------------------------------
-    def _policy_answers(self, policy: EvalModel, lm, tokenizer) -> dict[str, dict[str, Any]]:
+    def _policy_answers(self, policy: EvalModel, tokenizer) -> dict[str, dict[str, Any]]:
         name = self.suite.name
         data = self._write_rows(f"{name}_test", {
             "prompt": lambda it: format_prompt(tokenizer, it.question),
@@ -149,7 +159,7 @@ class RunEvaluator:
         specs = [TaskSpec(name, data, "prompt", "process_results", self.suite.metric_keys, self.cfg.max_gen_toks)]
         if self.cfg.nothink:
             specs.append(self._forced(f"{name}_nothink", data, "prompt_nothink"))
-        raw = self._run(policy, lm, specs, f"{name}-policy")
+        raw = self._run(policy, specs, f"{name}-policy")
         records = {}
         for item_id, s in task_samples(raw, name).items():
             parsed = parse_completion(s["resps"][0][0])
@@ -169,16 +179,24 @@ class RunEvaluator:
                 records[item_id]["nothink_acc"] = float(s["acc"])
         return records
 
-    def _truncation(self, policy: EvalModel, lm, tokenizer, records: dict[str, dict]) -> None:
-        fields = {f"prompt_{trunc_task(self.suite, lam)}": _prefill(tokenizer, records, lam)
-                  for lam in self.cfg.truncation}
+    def _truncation(self, policy: EvalModel, tokenizer, records: dict[str, dict]) -> None:
+        lambdas = self.cfg.truncation
+        fields = {f"prompt_{trunc_task(self.suite, lam)}": _prefill(tokenizer, records, lam) for lam in lambdas}
         data = self._write_rows(f"{self.suite.name}_trunc", fields)
-        specs = [self._forced(trunc_task(self.suite, lam), data, f"prompt_{trunc_task(self.suite, lam)}")
-                 for lam in self.cfg.truncation]
-        raw = self._run(policy, lm, specs, f"{self.suite.name}-policy-truncation")
-        for lam in self.cfg.truncation:
-            self._merge(raw, trunc_task(self.suite, lam), records, f"p_trunc/{lam_key(lam)}",
-                        f"trunc_answer/{lam_key(lam)}")
+        specs = {lam: self._forced(trunc_task(self.suite, lam), data, f"prompt_{trunc_task(self.suite, lam)}")
+                 for lam in lambdas}
+        # λ=0 keeps no thinking: its prompt is the one of <suite>_nothink, whose answers are already there
+        reused = [lam for lam in lambdas if lam == 0 and self.cfg.nothink]
+        todo = [specs[lam] for lam in lambdas if lam not in reused]
+        raw = self._run(policy, todo, f"{self.suite.name}-policy-truncation", recorded=list(specs.values())) \
+            if todo else None
+        for lam in lambdas:
+            acc_key, answer_key = f"p_trunc/{lam_key(lam)}", f"trunc_answer/{lam_key(lam)}"
+            if lam in reused:
+                for record in records.values():
+                    record[acc_key], record[answer_key] = record["nothink_acc"], record["nothink_answer"]
+            else:
+                self._merge(raw, trunc_task(self.suite, lam), records, acc_key, answer_key)
 
     def _cross_generation(self, answerer: Answerer, records: dict[str, dict]) -> None:
         name, tok = answerer.config.name, answerer.tokenizer
@@ -191,9 +209,9 @@ class RunEvaluator:
         key = cache_key(answerer.model, read_jsonl(data), "prompt_empty",
                         {"answer_max_toks": self.cfg.answer_max_toks, "batch_size": self.cfg.batch_size}) \
             if self.cfg.reuse_empty_answers else None
-        cached = self.cache.get(key)
-        raw = self._run(answerer.model, self.pool.get(answerer.model), specs[:1] if cached else specs,
-                        f"{self.suite.name}-xgen-{name}", recorded=specs)
+        cached = None if self.calls else self.cache.get(key)  # (the call cache keeps both conditions)
+        raw = self._run(answerer.model, specs[:1] if cached else specs, f"{self.suite.name}-xgen-{name}",
+                        recorded=specs)
         self._merge(raw, think_task, records, f"xgen_acc/{name}", f"xgen_answer/{name}")
         if cached is None:
             cached = {i: {"id": i, "acc": float(s["acc"]), "answer": forced_answer(s["resps"][0][0])}
@@ -216,19 +234,30 @@ class RunEvaluator:
                            for it in self.items])
         return path
 
-    def _run(self, model: EvalModel, lm, specs: list[TaskSpec], label: str,
+    def _run(self, model: EvalModel, specs: list[TaskSpec], label: str,
              recorded: list[TaskSpec] | None = None) -> dict[str, Any]:
-        """Run ``specs``; the recorded CLI command covers ``recorded`` (default: the same tasks)."""
+        """Run ``specs`` (or take them from the call cache); the recorded CLI command covers ``recorded``
+        (default: the same tasks)."""
         recorded = recorded or specs
         write_task_files(self.task_dir, recorded)
-        tasks = [s.name for s in specs]
         out = self.run_dir / "lm_eval"
         self.commands.append((label, cli_command(model, self.task_dir, [s.name for s in recorded],
                                                  self.cfg.batch_size, out / "cli")))
-        started = time.perf_counter()
-        raw = run_tasks(lm, self.task_dir, tasks)
-        self.seconds[label] = time.perf_counter() - started
-        write_json(out / f"results_{label}.json", {k: v for k, v in raw.items() if k != "samples"})
+        key = call_key(model, specs, {"batch_size": self.cfg.batch_size}) if self.calls else None
+        raw = self.calls.get(key) if self.calls else None
+        if raw is None:
+            lm = self.pool.get(model)  # (its loading is timed apart, as load-<label>)
+            started = time.perf_counter()
+            raw = run_tasks(lm, self.task_dir, [s.name for s in specs])
+            self.seconds[label] = time.perf_counter() - started
+            if self.calls:
+                self.calls.put(key, raw)
+        else:
+            self.reused_calls.append(label)
+        results = {k: v for k, v in raw.items() if k != "samples"}
+        if label in self.reused_calls:
+            results["starbench_reused_from"] = str(self.calls.folder / f"{key}.json")
+        write_json(out / f"results_{label}.json", results)
         return raw
 
     @staticmethod

@@ -85,8 +85,9 @@ def train_and_save(trainer, ctx: TrainContext, curve: CurveLogger,
         state.restore(resume)
     trainer.train(resume_from_checkpoint=None if resume is None else str(resume))
     checkpoint = ctx.run_dir / "checkpoint"
-    trainer.save_model(str(checkpoint))
-    ctx.tokenizer.save_pretrained(checkpoint)
+    trainer.save_model(str(checkpoint))  # (writes on the main process; gathers ZeRO-3 shards on all)
+    if trainer.args.should_save:
+        ctx.tokenizer.save_pretrained(checkpoint)
     return TrainOutput(checkpoint=checkpoint, optimizer_steps=trainer.state.global_step, curve=curve.rows)
 
 
@@ -131,7 +132,8 @@ class CurveLogger(TrainerCallback):
             return
         row = {"step": state.global_step, **{k: float(v) for k, v in logs.items() if isinstance(v, (int, float))}}
         self.rows.append(row)
-        write_jsonl(self.path, self.rows)
+        if state.is_world_process_zero:  # (every process checks the values below: they see the same)
+            write_jsonl(self.path, self.rows)
         bad = [k for k in self.WATCHED if k in row and not math.isfinite(row[k])]
         if bad:
             good = last_checkpoint(Path(args.output_dir), max_step=state.global_step - 2)
@@ -152,6 +154,8 @@ class ResumeState(TrainerCallback):
         return f"{type(owner).__name__}.{attr}"
 
     def on_save(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
         folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
         write_json(folder / RESUME_STATE, {
             "step": state.global_step, "curve": self.curve.rows,

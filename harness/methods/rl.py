@@ -21,6 +21,7 @@ from datasets import Dataset
 from transformers import AutoModelForCausalLM
 from trl import GRPOConfig, GRPOTrainer
 
+from harness import distributed
 from harness.methods.base import (
     TRAINER_DIR,
     CurveLogger,
@@ -31,8 +32,7 @@ from harness.methods.base import (
     register_trainer,
     train_and_save,
 )
-from harness.methods.span_mask import span_for_step, span_mask
-from harness.micro.tokenizer import THINK_CLOSE
+from harness.methods.span_mask import ThinkEnd, span_for_step, span_mask
 from harness.prompts import format_prompt
 from harness.suites import Item, Suite
 from harness.suites.format import parse_completion
@@ -50,8 +50,9 @@ class SuiteReward:
     def __call__(self, prompts, completions, completion_ids, id, log_metric=None, **_: Any) -> list[float]:
         scores = self.suite.score_completions([parse_completion(c) for c in completions],
                                               [self.items[i] for i in id])  # one batched call (a judge)
-        self.tokens_generated += sum(len(ids) for ids in completion_ids)
-        self.completions += len(completions)
+        # (under accelerate launch each process scores its share: the counters hold the whole step's)
+        self.tokens_generated += distributed.total(sum(len(ids) for ids in completion_ids))
+        self.completions += distributed.total(len(completions))
         if log_metric is not None:
             for key in scores[0]:
                 if key != "reward":
@@ -66,9 +67,9 @@ class SpanMaskedGRPOTrainer(GRPOTrainer):
     masked tokens, so token-normalised losses divide by the *active* token count.
     """
 
-    def __init__(self, *args, think_end_id: int, stage1_frac: float, stage2: str, **kwargs) -> None:
+    def __init__(self, *args, stage1_frac: float, stage2: str, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.think_end_id, self.stage1_frac, self.stage2 = think_end_id, stage1_frac, stage2
+        self.think_end, self.stage1_frac, self.stage2 = ThinkEnd(self.processing_class), stage1_frac, stage2
 
     def current_span(self) -> str:
         if self.stage1_frac == 0 and self.stage2 == "full":
@@ -80,7 +81,7 @@ class SpanMaskedGRPOTrainer(GRPOTrainer):
         span = self.current_span()
         if self.model.training and (self.stage1_frac > 0 or self.stage2 != "full"):
             self._metrics["train"]["start/think_only"].append(float(span == "think"))  # the curve shows the switch
-        mask = span_mask(out["completion_ids"], self.think_end_id, span)
+        mask = span_mask(out["completion_ids"], self.think_end, span)
         if mask is None:
             return out
         if "tool_mask" in out:
@@ -94,7 +95,9 @@ def grpo_args(ctx: TrainContext) -> GRPOConfig:
     cfg, t, a = ctx.cfg, ctx.cfg.train, ctx.cfg.algo
     return GRPOConfig(
         output_dir=str(ctx.run_dir / TRAINER_DIR), max_steps=t.steps,
-        per_device_train_batch_size=t.prompts_per_step * t.num_generations, num_generations=t.num_generations,
+        per_device_train_batch_size=distributed.per_process(t.prompts_per_step * t.num_generations,
+                                                            "train.prompts_per_step × train.num_generations"),
+        num_generations=t.num_generations,
         max_completion_length=t.max_completion_length, temperature=t.temperature,
         learning_rate=cfg.method.lr, lr_scheduler_type="constant", warmup_steps=t.warmup_steps,
         max_grad_norm=t.max_grad_norm, weight_decay=0.0,
@@ -116,7 +119,7 @@ def train_rl(ctx: TrainContext) -> TrainOutput:
     trainer = SpanMaskedGRPOTrainer(
         model=model, reward_funcs=[reward], args=grpo_args(ctx), train_dataset=Dataset.from_list(rows),
         processing_class=ctx.tokenizer, callbacks=[curve],
-        think_end_id=ctx.tokenizer.convert_tokens_to_ids(THINK_CLOSE), stage1_frac=m.stage1_frac, stage2=m.stage2,
+        stage1_frac=m.stage1_frac, stage2=m.stage2,
     )
     out = train_and_save(trainer, ctx, curve, counters=[(reward, "completions"), (reward, "tokens_generated")])
     out.completions_sampled, out.tokens_generated = reward.completions, reward.tokens_generated

@@ -14,6 +14,7 @@ import json
 import logging
 import random
 import shutil
+import time
 from pathlib import Path
 
 import torch
@@ -122,15 +123,19 @@ def _build(micro: MicroConfig, target: Path) -> None:
         trainer = SFTTrainer(model=model, args=args, processing_class=tokenizer,
                              train_dataset=Dataset.from_list(warm_start_rows(micro, tokenizer)),
                              callbacks=[SaveSnapshots(ws.snapshots, tmp, tokenizer)])
+        started = time.perf_counter()
         trainer.train()
+        seconds = {"warm_start": round(time.perf_counter() - started, 1)}
         model.eval()
         shutil.rmtree(tmp / "trainer", ignore_errors=True)
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        started = time.perf_counter()
         report = {"config_hash": target.name, "params": sum(p.numel() for p in model.parameters()),
                   "train_log": trainer.state.log_history,
                   "validation": validate_world(model, tokenizer, micro),
-                  "answerers": validate_answerers(tmp, micro)}
+                  "answerers": validate_answerers(tmp, micro),
+                  "seconds": {**seconds, "validation": round(time.perf_counter() - started, 1)}}
     write_json(tmp / "build_report.json", report)
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)
