@@ -69,7 +69,7 @@ def harness_eval(cfg, run_dir: Path):
     items = suite.items("test", cfg.data.n_test, random.Random(cfg.data.gen_seed + 1), cfg.data)
     base = base_checkpoint(cfg)
     tokenizer = AutoTokenizer.from_pretrained(base)
-    policy = EvalModel.hf("policy", base, cfg.device, cfg.dtype)
+    policy = EvalModel.of("policy", base, cfg)
     with torch_threads(cfg.threads):
         started = time.perf_counter()
         evaluation = evaluate_suites(cfg, [(cfg.data, suite, items)], policy, tokenizer, run_dir)

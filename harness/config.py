@@ -204,6 +204,10 @@ class EvalConfig:
     lm_eval_tasks: list[str] = field(default_factory=list)
     # warn when more than this share of the policy's generations never close their thinking
     truncation_warning: float = 0.1
+    # lm-eval model that loads the policy and answerers: hf (transformers) | vllm (pip install -e ".[gpu]")
+    backend: str = "hf"
+    # more lm-eval --model_args for them, verbatim, e.g. "tensor_parallel_size=2,max_model_len=8192"
+    backend_args: str = ""
 
 
 @dataclass
@@ -249,6 +253,7 @@ CHOICES = {
 
 
 ANSWERER_KINDS = ("micro", "hf", "scripted")
+EVAL_BACKENDS = ("hf", "vllm")
 OPEN_DICTS = ("data.params", "model.micro.suites", "model.micro.modes.gqa_answer")
 
 
@@ -328,6 +333,7 @@ def data_config(name: str) -> DataConfig:
 
 def _validate_eval(cfg: DictConfig) -> None:
     from harness.evaluation.scripted import POLICIES
+    from harness.optional import MissingExtraError, require
 
     ev = cfg.eval
     for name in ev.extra_suites:
@@ -340,6 +346,13 @@ def _validate_eval(cfg: DictConfig) -> None:
         unknown = unknown_tasks(list(ev.lm_eval_tasks))
         if unknown:
             raise ConfigError(f"eval.lm_eval_tasks: {unknown} are not lm-eval tasks (see `lm_eval ls tasks`)")
+    if ev.backend not in EVAL_BACKENDS:
+        raise ConfigError(f"eval.backend={ev.backend!r} is not one of {list(EVAL_BACKENDS)}")
+    if ev.backend == "vllm":
+        try:
+            require("vllm", "eval.backend=vllm")
+        except MissingExtraError as e:
+            raise ConfigError(str(e)) from None
     if any(not 0.0 <= lam <= 1.0 for lam in ev.truncation):
         raise ConfigError(f"eval.truncation={list(ev.truncation)}: every λ must be in [0, 1]")
     names = [a.name for a in ev.answerers]

@@ -1,6 +1,6 @@
 """Optional dependencies: a check that names the pip extra to install instead of a bare ImportError.
 
-``vllm`` (``train.use_vllm``) comes with ``pip install -e ".[gpu]"``, the Slurm launcher with
+``vllm`` (``train.use_vllm``, ``eval.backend=vllm``) comes with ``pip install -e ".[gpu]"``, the Slurm launcher with
 ``pip install -e ".[slurm]"``, the ``openai`` client of an LLM judge behind an endpoint
 (``data.params.judge.kind=openai``) with ``pip install -e ".[judge]"`` (DeepSpeed, also in ``[gpu]``,
 is checked by ``accelerate launch``).

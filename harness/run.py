@@ -131,7 +131,7 @@ def _run(cfg: Config, run_dir: Path, result: RunResult, tracker: Tracker) -> Non
         result.budget.optimizer_steps = trained.optimizer_steps
         result.budget.completions_sampled = trained.completions_sampled
         result.budget.tokens_generated = trained.tokens_generated
-        policy = EvalModel.hf("policy", trained.checkpoint, cfg.device, cfg.dtype)
+        policy = EvalModel.of("policy", trained.checkpoint, cfg)
 
     if not distributed.is_main_process():
         log.info("%s: training done; the main process evaluates", distributed.describe())

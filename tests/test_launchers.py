@@ -173,3 +173,25 @@ def test_a_step_budget_that_does_not_split_over_the_processes_is_named(monkeypat
     assert per_process(6, "train.prompts_per_step") == 2
     with pytest.raises(ConfigError, match="train.prompts_per_step = 8 per optimizer step does not split evenly"):
         per_process(8, "train.prompts_per_step")
+
+
+def test_vllm_evaluation_needs_the_gpu_extra(monkeypatch):
+    monkeypatch.setattr("harness.optional.installed", lambda module: False)
+    with pytest.raises(ConfigError, match=r"eval.backend=vllm needs the 'vllm' package.*\.\[gpu\]"):
+        validate(compose_cfg(["eval.backend=vllm"]))
+    with pytest.raises(ConfigError, match=r"eval.backend='tgi' is not one of \['hf', 'vllm'\]"):
+        validate(compose_cfg(["eval.backend=tgi"]))
+
+
+def test_vllm_evaluation_is_lm_evals_vllm_model(monkeypatch, tmp_path, tiny_base):
+    from harness.evaluation.answer_cache import model_fingerprint
+    from harness.evaluation.lm_eval_bridge import EvalModel, cli_command
+    from harness.results import hash_checkpoint
+
+    monkeypatch.setattr("harness.optional.installed", lambda module: True)  # (not installed on a CPU box)
+    cfg = validate(compose_cfg(["eval.backend=vllm", "eval.backend_args='tensor_parallel_size=2'", "dtype=bfloat16"]))
+    policy = EvalModel.of("policy", tiny_base, cfg)
+    args = f"pretrained={tiny_base},dtype=bfloat16,tensor_parallel_size=2"
+    assert (policy.lm_name, policy.model_args) == ("vllm", args)
+    assert cli_command(policy, tmp_path, ["micro_math"], 64, tmp_path).startswith("lm_eval --model vllm --model_args")
+    assert model_fingerprint(policy).endswith(hash_checkpoint(tiny_base))  # cached by its weights, as with hf

@@ -23,13 +23,13 @@ from typing import Any
 
 import torch
 
-from harness.evaluation.lm_eval_bridge import EvalModel, TaskSpec
+from harness.evaluation.lm_eval_bridge import SCRIPTED_LM, EvalModel, TaskSpec
 from harness.results import hash_checkpoint, hash_strings, read_json, write_json, write_jsonl
 
 
 def model_fingerprint(model: EvalModel) -> str | None:
     """Content hash of the model behind ``model`` (None when its weights are not local files)."""
-    if model.lm_name != "hf":
+    if model.lm_name == SCRIPTED_LM:
         return model.model_args  # a scripted policy is its code
     path = dict(kv.split("=", 1) for kv in model.model_args.split(","))["pretrained"]
     digest = hash_checkpoint(Path(path)) if Path(path).is_dir() else ""

@@ -38,5 +38,5 @@ def resolve_answerers(cfg: Config, policy_tokenizer) -> list[Answerer]:
             path = snapshot_dir(build, cfg.model.micro.warm_start.snapshots[a.snapshot])
         else:
             path = a.path
-        out.append(Answerer(a, EvalModel.hf(a.name, path, cfg.device, cfg.dtype), AutoTokenizer.from_pretrained(path)))
+        out.append(Answerer(a, EvalModel.of(a.name, path, cfg), AutoTokenizer.from_pretrained(path)))
     return out

@@ -52,7 +52,7 @@ def run_builtin(lm, policy: EvalModel, tokenizer, tasks: list[str], batch_size: 
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    marker = think_end_token(tokenizer)
+    marker = THINK_CLOSE if policy.lm_name == "vllm" else think_end_token(tokenizer)  # (vLLM's is a string)
     with thinking_stripped(lm, marker):
         raw = lm_eval.simple_evaluate(model=lm, tasks=tasks, task_manager=TaskManager(), log_samples=False)
     write_json(Path(run_dir) / "lm_eval" / "results_builtin.json", raw)

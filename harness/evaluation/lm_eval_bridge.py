@@ -31,17 +31,25 @@ class EvalModel:
     """A model as lm-eval sees it: ``--model <lm_name> --model_args <model_args>``."""
 
     label: str  # "policy" or an answerer's name
-    lm_name: str  # "hf" | SCRIPTED_LM
+    lm_name: str  # "hf" | "vllm" | SCRIPTED_LM
     model_args: str
     device: str = "cpu"
 
     @classmethod
-    def hf(cls, label: str, path: str | Path, device: str = "cpu", dtype: str = "float32") -> EvalModel:
+    def hf(cls, label: str, path: str | Path, device: str = "cpu", dtype: str = "float32", backend: str = "hf",
+           backend_args: str = "") -> EvalModel:
+        """Model weights (a folder or hub id) loaded by lm-eval's ``backend`` (``hf`` or ``vllm``)."""
         path = str(Path(path).resolve()) if Path(path).exists() else str(path)
         if "," in path or "=" in path:
             raise ValueError(f"model path {path!r} contains ',' or '=', which lm-eval's --model_args string "
                              "cannot carry; move the output folder (hydra.run.dir / hydra.sweep.dir)")
-        return cls(label, "hf", f"pretrained={path},dtype={dtype}", device)
+        extra = f",{backend_args}" if backend_args else ""
+        return cls(label, backend, f"pretrained={path},dtype={dtype}{extra}", device)
+
+    @classmethod
+    def of(cls, label: str, path: str | Path, cfg) -> EvalModel:
+        """Weights at ``path`` as the run's config loads them (``device``, ``dtype``, ``eval.backend``)."""
+        return cls.hf(label, path, cfg.device, cfg.dtype, cfg.eval.backend, cfg.eval.backend_args)
 
     @classmethod
     def scripted(cls, label: str, policy: str) -> EvalModel:
@@ -53,8 +61,9 @@ class EvalModel:
 
         import harness.evaluation.scripted  # noqa: F401  (registers SCRIPTED_LM)
 
+        placement = {} if self.lm_name == "vllm" else {"device": self.device}  # (vLLM places itself)
         return get_model(self.lm_name).create_from_arg_string(
-            self.model_args, {"batch_size": batch_size, "device": self.device})
+            self.model_args, {"batch_size": batch_size, **placement})
 
 
 @dataclass(frozen=True)
@@ -126,7 +135,7 @@ def run_tasks(lm, task_dir: Path, tasks: list[str]) -> dict[str, Any]:
 def cli_command(model: EvalModel, task_dir: Path | None, tasks: list[str], batch_size: int, out: Path) -> str:
     """The stock CLI call that reproduces ``run_tasks`` for ``model`` on ``tasks`` (``task_dir``: the
     run's own task folder; None for lm-eval's built-in tasks)."""
-    entry = ["lm_eval"] if model.lm_name == "hf" else ["python", "-m", "harness.evaluation.lm_eval_cli"]
+    entry = ["python", "-m", "harness.evaluation.lm_eval_cli"] if model.lm_name == SCRIPTED_LM else ["lm_eval"]
     include = ["--include_path", str(Path(task_dir).resolve())] if task_dir else []
     args = [*entry, "--model", model.lm_name, "--model_args", model.model_args, *include, "--tasks", ",".join(tasks),
             "--batch_size", str(batch_size), "--device", model.device, "--log_samples",
