@@ -99,7 +99,7 @@ def run(cfg: Config, run_dir: Path) -> RunResult:
             write_text(run_dir / "error.txt", traceback.format_exc())
         raise
     finally:
-        result.budget.wall_time_s = round(time.time() - started, 3)
+        result.budget.wall_time_s = round(result.budget.wall_time_s + time.time() - started, 3)
         if main:
             write_json(run_dir / RESULTS_FILE, result.to_json())
         tracker.finish(result)
@@ -131,6 +131,7 @@ def _run(cfg: Config, run_dir: Path, result: RunResult, tracker: Tracker) -> Non
         result.budget.optimizer_steps = trained.optimizer_steps
         result.budget.completions_sampled = trained.completions_sampled
         result.budget.tokens_generated = trained.tokens_generated
+        result.budget.wall_time_s = trained.earlier_attempts_s  # (this attempt's time is added at the end)
         policy = EvalModel.of("policy", trained.checkpoint, cfg)
 
     if not distributed.is_main_process():

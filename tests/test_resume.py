@@ -78,7 +78,10 @@ def kill_mid_training(run_dir: Path, overrides: list[str]) -> int:
         log.close()
     assert proc.returncode == -signal.SIGKILL
     assert read_json(run_dir / "results.json")["status"] == "running" and not (run_dir / "checkpoint").exists()
-    return checkpoint_step(last_checkpoint(run_dir / TRAINER_DIR))
+    last = last_checkpoint(run_dir / TRAINER_DIR)
+    elapsed = read_json(last / RESUME_STATE)["elapsed_s"]  # (the resumed run deletes the checkpoint when done)
+    write_json(run_dir.parent / f"{run_dir.name}.elapsed.json", {"elapsed_s": elapsed})
+    return checkpoint_step(last)
 
 
 def outcome(run_dir: Path) -> dict:
@@ -106,6 +109,9 @@ def test_killed_run_resumes_to_the_same_numbers(tmp_path, cache_dir, resume_base
     run_harness([*overrides, "train.save_steps=1", f"hydra.run.dir={killed}"])
 
     assert read_json(killed / "results.json")["resumed_from_step"] == left_at >= KILL_AFTER
+    # the killed attempt's training up to its checkpoint counts in the resumed run's wall time
+    earlier = read_json(killed.parent / f"{killed.name}.elapsed.json")["elapsed_s"]
+    assert 0 < earlier < read_json(killed / "results.json")["budget"]["wall_time_s"]
     assert read_json(reference / "results.json")["resumed_from_step"] is None
     want, got = outcome(reference), outcome(killed)
     assert got == want  # metrics, budget (completions, tokens), curve and final weights, bitwise

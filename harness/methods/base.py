@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,7 @@ class TrainOutput:
     completions_sampled: int = 0
     tokens_generated: int = 0
     curve: list[dict[str, float]] = field(default_factory=list)
+    earlier_attempts_s: float = 0.0  # training time of interrupted attempts, up to the resumed checkpoint
 
 
 TRAINERS: dict[str, Callable[[TrainContext], TrainOutput]] = {}
@@ -88,7 +90,8 @@ def train_and_save(trainer, ctx: TrainContext, curve: CurveLogger,
     trainer.save_model(str(checkpoint))  # (writes on the main process; gathers ZeRO-3 shards on all)
     if trainer.args.should_save:
         ctx.tokenizer.save_pretrained(checkpoint)
-    return TrainOutput(checkpoint=checkpoint, optimizer_steps=trainer.state.global_step, curve=curve.rows)
+    return TrainOutput(checkpoint=checkpoint, optimizer_steps=trainer.state.global_step, curve=curve.rows,
+                       earlier_attempts_s=state.earlier_s)
 
 
 def register_trainer(name: str):
@@ -144,11 +147,16 @@ class CurveLogger(TrainerCallback):
 
 
 class ResumeState(TrainerCallback):
-    """Completes each trainer checkpoint with ``harness_state.json``: the curve so far and the
-    ``counters``. Written after the trainer's own files, so its presence marks a complete checkpoint."""
+    """Completes each trainer checkpoint with ``harness_state.json``: the curve so far, the
+    ``counters`` and the training time spent to reach it (over every attempt). Written after the
+    trainer's own files, so its presence marks a complete checkpoint."""
 
     def __init__(self, curve: CurveLogger, counters: Sequence[tuple[object, str]] = ()) -> None:
         self.curve, self.counters = curve, list(counters)
+        self.earlier_s, self.started = 0.0, time.time()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.time()
 
     def _key(self, owner: object, attr: str) -> str:
         return f"{type(owner).__name__}.{attr}"
@@ -159,11 +167,13 @@ class ResumeState(TrainerCallback):
         folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
         write_json(folder / RESUME_STATE, {
             "step": state.global_step, "curve": self.curve.rows,
+            "elapsed_s": round(self.earlier_s + time.time() - self.started, 3),
             "counters": {self._key(o, a): getattr(o, a) for o, a in self.counters}})
 
     def restore(self, checkpoint: Path) -> None:
         saved = read_json(checkpoint / RESUME_STATE)
         self.curve.restore(saved["curve"])
+        self.earlier_s = saved.get("elapsed_s", 0.0)
         for owner, attr in self.counters:
             setattr(owner, attr, saved["counters"][self._key(owner, attr)])
 
