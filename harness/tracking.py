@@ -6,7 +6,10 @@ algorithm and seed. What is logged equals what the run folder holds: the trainin
 (``train/<key>``, one row per step), ``results.json`` metrics as summary ``eval/<suite>/<metric>``,
 the budget and status as summary ``budget/<field>`` and ``status``, and every per-item record of
 ``samples.jsonl`` (thinking, answers and every per-item metric) as the table ``eval/samples``.
-``finish`` always runs, so a failed job never leaks its run into the next one.
+``finish`` always runs, so a failed job never leaks its run into the next one. The W&B run id is a
+function of the run folder and the run's config hash, so a resumed attempt continues the same W&B
+run (``resume="allow"``; offline, each attempt writes an ``offline-run-<time>-<id>`` folder with that
+id, and ``wandb sync`` files them under one run).
 """
 
 from __future__ import annotations
@@ -29,6 +32,13 @@ def sample_columns(records: list[dict[str, Any]]) -> list[str]:
     return [c for c in LEADING_COLUMNS if c in present] + sorted(present - set(LEADING_COLUMNS))
 
 
+def wandb_run_id(cfg: Config, run_dir: Path) -> str:
+    """The same for every attempt of one run (same folder, same config), another for anything else."""
+    from harness.results import hash_run_config, hash_strings
+
+    return f"{hash_run_config(cfg)}-{hash_strings([str(Path(run_dir).resolve())])[:8]}"
+
+
 def _cell(value: Any) -> Any:
     """A table cell: scalars as they are, anything else as JSON text."""
     return value if value is None or isinstance(value, str | int | float | bool) else json.dumps(value, sort_keys=True)
@@ -48,6 +58,7 @@ class Tracker:
             project=cfg.logger.project, entity=cfg.logger.entity, group=cfg.sweep_name, job_type=cfg.method.name,
             name=Path(run_dir).name, tags=[cfg.data.name, cfg.algo.name, f"seed{cfg.seed}"],
             config=dataclasses.asdict(cfg), dir=str(run_dir), reinit="finish_previous",
+            id=wandb_run_id(cfg, run_dir), resume="allow",
         )
 
     def log_curve(self, rows: list[dict[str, float]]) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from harness.config import validate
 from harness.results import Budget, RunResult
-from harness.tracking import Tracker, sample_columns
+from harness.tracking import Tracker, sample_columns, wandb_run_id
 from tests.conftest import TINY, compose_cfg, run_harness
 
 
@@ -70,6 +70,20 @@ def test_offline_run_logs_what_the_run_folder_holds(tmp_path, monkeypatch):
     table = logged["tables"]["eval/samples"]
     assert table["columns"] == sample_columns(records)
     assert [dict(zip(table["columns"], row, strict=True)) for row in table["data"]] == records
+
+
+def test_every_attempt_of_a_run_logs_to_one_wandb_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    cfg = validate(compose_cfg(["logger=wandb_offline", "method=rl"]))
+    ids = []
+    for attempt in ("failed", "ok"):  # a failed attempt, then the relaunch that resumes it
+        tracker = Tracker(cfg, tmp_path / "run")
+        ids.append(tracker.run.id)
+        tracker.finish(RunResult(status=attempt, method="rl", data="micro_math", algo="dapo", seed=0, model="m",
+                                 sweep="s"))
+    assert ids[0] == ids[1] == wandb_run_id(cfg, tmp_path / "run")
+    other = validate(compose_cfg(["logger=wandb_offline", "method=rl", "seed=1"]))
+    assert len({wandb_run_id(other, tmp_path / "run"), wandb_run_id(cfg, tmp_path / "other"), ids[0]}) == 3
 
 
 def test_logger_none_logs_nothing(tmp_path):
