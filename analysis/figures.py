@@ -33,6 +33,8 @@ METHOD_STYLE = {"base": ("#000000", "o", ":"), "sft": ("#E69F00", "s", "--"), "r
                 "start": ("#009E73", "D", "-.")}
 EXTRA_STYLES = (("#CC79A7", "v", (0, (5, 1))), ("#D55E00", "P", (0, (3, 1, 1, 1))), ("#56B4E9", "X", (0, (1, 1))),
                 ("#999999", "*", (0, (5, 2, 1, 2))))
+TRANSFER_LINE = (0, (1, 1.5))  # dotted: a method evaluated on a suite it was not trained on
+LEGEND_ENTRY_WIDTH = 1.9  # inches a legend entry takes (the legend gets as many columns as fit)
 SHORTCUT_METRICS = {"shortcut_rate": ("#D55E00", "//"), "independence_rate": ("#56B4E9", "")}
 #: training-curve panels: (curve column candidates, title, y label, bounded in [0, 1]); the first column
 #: present in any run is drawn. Reward and accuracy are over the completions sampled on training prompts.
@@ -65,11 +67,17 @@ class FigureResult:
 
 
 def style_map(labels: Iterable[str]) -> dict[str, tuple[str, str, object]]:
-    """One (colour, marker, line style) per method label: the method's own for a plain method, extras for the rest."""
+    """One (colour, marker, line style) per method label: the method's own for a plain method; for a method
+    evaluated on a suite it was not trained on (``rl (data=micro_math)``), its colour and marker with a
+    dotted line; extras for the rest."""
     styles, extra = {}, 0
     for label in sorted(set(labels), key=method_key):
+        transfer = re.fullmatch(r"(\w+) \(data=[^)]+\)", label)
         if label in METHOD_STYLE:
             styles[label] = METHOD_STYLE[label]
+        elif transfer and transfer.group(1) in METHOD_STYLE:
+            colour, marker, _ = METHOD_STYLE[transfer.group(1)]
+            styles[label] = (colour, marker, TRANSFER_LINE)
         else:
             styles[label] = EXTRA_STYLES[extra % len(EXTRA_STYLES)]
             extra += 1
@@ -104,7 +112,8 @@ def _legend(fig: Figure, axes: np.ndarray) -> None:
                 handles[lab] = h
                 labels.append(lab)
     if labels:
-        fig.legend([handles[lab] for lab in labels], labels, loc="outside lower center", ncols=min(len(labels), 6),
+        fits = max(1, int(fig.get_figwidth() // LEGEND_ENTRY_WIDTH))  # more columns than fit are cut off
+        fig.legend([handles[lab] for lab in labels], labels, loc="outside lower center", ncols=min(len(labels), fits),
                    frameon=False)
 
 
