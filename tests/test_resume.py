@@ -84,14 +84,18 @@ def kill_mid_training(run_dir: Path, overrides: list[str]) -> int:
     return checkpoint_step(last)
 
 
+PROVENANCE = ("reused_empty_answers", "reused_evaluations")  # which numbers came from the cross-run caches
+
+
 def outcome(run_dir: Path) -> dict:
-    """Everything a run's numbers consist of (wall-clock times left out)."""
+    """Everything a run's numbers consist of (wall-clock times and cache provenance left out)."""
     result = read_json(run_dir / "results.json")
     curve_file = run_dir / "curve.jsonl"  # method=base trains nothing: no curve, its checkpoint is the base
     curve = [json.loads(line) for line in curve_file.read_text().splitlines()] if curve_file.exists() else []
     budget = {k: v for k, v in result["budget"].items() if k != "wall_time_s"}
     return {"status": result["status"], "metrics": result["metrics"], "budget": budget,
-            "thinking_eval": result["thinking_eval"], "weights": hash_checkpoint(Path(result["checkpoint"])),
+            "thinking_eval": {k: v for k, v in result["thinking_eval"].items() if k not in PROVENANCE},
+            "weights": hash_checkpoint(Path(result["checkpoint"])),
             "curve": [{k: v for k, v in row.items() if k not in TIMING} for row in curve]}
 
 
