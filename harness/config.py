@@ -333,7 +333,6 @@ def data_config(name: str) -> DataConfig:
 
 def _validate_eval(cfg: DictConfig) -> None:
     from harness.evaluation.scripted import POLICIES
-    from harness.optional import MissingExtraError, require
 
     ev = cfg.eval
     for name in ev.extra_suites:
@@ -349,10 +348,7 @@ def _validate_eval(cfg: DictConfig) -> None:
     if ev.backend not in EVAL_BACKENDS:
         raise ConfigError(f"eval.backend={ev.backend!r} is not one of {list(EVAL_BACKENDS)}")
     if ev.backend == "vllm":
-        try:
-            require("vllm", "eval.backend=vllm")
-        except MissingExtraError as e:
-            raise ConfigError(str(e)) from None
+        _require_extra("vllm", "eval.backend=vllm")
     if any(not 0.0 <= lam <= 1.0 for lam in ev.truncation):
         raise ConfigError(f"eval.truncation={list(ev.truncation)}: every λ must be in [0, 1]")
     names = [a.name for a in ev.answerers]
@@ -433,9 +429,18 @@ def judge_config(raw: Any) -> JudgeConfig:
     return cfg
 
 
+def _require_extra(module: str, feature: str) -> None:
+    """A config error naming the pip extra when ``feature`` needs ``module`` and it is not installed."""
+    from harness.optional import MissingExtraError, require
+
+    try:
+        require(module, feature)
+    except MissingExtraError as e:
+        raise ConfigError(str(e)) from None
+
+
 def _validate_scale(cfg: DictConfig) -> None:
     """Real models, real data and scale-out (issue 5): prompt format, data files, vLLM rollouts."""
-    from harness.optional import MissingExtraError, require
     from harness.suites import SUITES
     from harness.suites.files import FileSuite
 
@@ -460,7 +465,4 @@ def _validate_scale(cfg: DictConfig) -> None:
     if not 0.0 < t.vllm_gpu_memory_utilization <= 1.0:
         raise ConfigError(f"train.vllm_gpu_memory_utilization={t.vllm_gpu_memory_utilization} must be in (0, 1]")
     if t.use_vllm:
-        try:
-            require("vllm", "train.use_vllm=true")
-        except MissingExtraError as e:
-            raise ConfigError(str(e)) from None
+        _require_extra("vllm", "train.use_vllm=true")

@@ -6,6 +6,7 @@ crashed run never leaves a half-written file that looks like a result.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -97,13 +98,23 @@ def hash_strings(values: list[str]) -> str:
 
 
 def hash_checkpoint(folder: Path) -> str:
-    """Hash of a checkpoint's weight files (stable across copies of the same weights)."""
-    h = hashlib.sha256()
+    """Hash of a checkpoint's weight files (stable across copies of the same weights).
+
+    Each file set is read once per process: the evaluation caches ask for the same models' hashes on
+    every lm-eval call, and a real model's weights are gigabytes. A file rewritten since (another size
+    or modification time) is read again.
+    """
     files = sorted(p for p in Path(folder).glob("*.safetensors")) or sorted(Path(folder).glob("*.bin"))
     if not files:
         return "unhashed:" + str(folder)  # a hub id: the analysis still compares it by name
-    for p in files:
-        with open(p, "rb") as f:
+    return _hash_files(tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+
+
+@functools.lru_cache(maxsize=64)
+def _hash_files(stamps: tuple[tuple[str, int, int], ...]) -> str:
+    h = hashlib.sha256()
+    for path, _, _ in stamps:
+        with open(path, "rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
     return h.hexdigest()[:16]

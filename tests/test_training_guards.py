@@ -50,3 +50,14 @@ def test_non_finite_error_names_the_newest_checkpoint_whose_next_step_was_finite
         log(logger, 5, str(trainer_dir), loss=math.nan)
     with pytest.raises(NonFiniteLossError, match="no trainer checkpoint up to step 2 to fall back to"):
         log(logger, 4, str(trainer_dir), loss=math.nan)
+
+
+def test_a_checkpoint_hash_follows_its_weights_when_they_are_rewritten(tmp_path):
+    from harness.results import hash_checkpoint
+
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"first weights")
+    first = hash_checkpoint(tmp_path)
+    assert hash_checkpoint(tmp_path) == first  # (read once, then remembered)
+    weights.write_bytes(b"other weights, another size")
+    assert hash_checkpoint(tmp_path) != first

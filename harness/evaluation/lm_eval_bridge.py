@@ -36,20 +36,15 @@ class EvalModel:
     device: str = "cpu"
 
     @classmethod
-    def hf(cls, label: str, path: str | Path, device: str = "cpu", dtype: str = "float32", backend: str = "hf",
-           backend_args: str = "") -> EvalModel:
-        """Model weights (a folder or hub id) loaded by lm-eval's ``backend`` (``hf`` or ``vllm``)."""
+    def of(cls, label: str, path: str | Path, cfg) -> EvalModel:
+        """Weights at ``path`` (a folder or hub id) as the run's config loads them: lm-eval's
+        ``eval.backend`` model (``hf`` or ``vllm``) with ``dtype``, ``eval.backend_args``, on ``device``."""
         path = str(Path(path).resolve()) if Path(path).exists() else str(path)
         if "," in path or "=" in path:
             raise ValueError(f"model path {path!r} contains ',' or '=', which lm-eval's --model_args string "
                              "cannot carry; move the output folder (hydra.run.dir / hydra.sweep.dir)")
-        extra = f",{backend_args}" if backend_args else ""
-        return cls(label, backend, f"pretrained={path},dtype={dtype}{extra}", device)
-
-    @classmethod
-    def of(cls, label: str, path: str | Path, cfg) -> EvalModel:
-        """Weights at ``path`` as the run's config loads them (``device``, ``dtype``, ``eval.backend``)."""
-        return cls.hf(label, path, cfg.device, cfg.dtype, cfg.eval.backend, cfg.eval.backend_args)
+        extra = f",{cfg.eval.backend_args}" if cfg.eval.backend_args else ""
+        return cls(label, cfg.eval.backend, f"pretrained={path},dtype={cfg.dtype}{extra}", cfg.device)
 
     @classmethod
     def scripted(cls, label: str, policy: str) -> EvalModel:

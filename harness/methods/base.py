@@ -22,7 +22,8 @@ from typing import Any
 from transformers import TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from harness.config import Config, TrainConfig
+from harness import distributed
+from harness.config import Config
 from harness.results import read_json, write_json, write_jsonl
 from harness.suites import Item, Suite
 
@@ -56,19 +57,25 @@ class TrainOutput:
 TRAINERS: dict[str, Callable[[TrainContext], TrainOutput]] = {}
 
 
-def device_args(cfg: Config) -> dict[str, Any]:
-    """The TrainingArguments that place training: ``device`` (cpu | cuda) and mixed precision from ``dtype``.
+def training_args(ctx: TrainContext, batch_per_step: int, batch_key: str) -> dict[str, Any]:
+    """The TrainingArguments every trainer shares (TRL's SFTConfig and GRPOConfig take them as keywords).
 
-    Weights stay float32 (the optimizer's copy); ``bfloat16``/``float16`` turn on the trainer's autocast.
+    ``batch_per_step`` (named ``batch_key`` in errors) is the whole optimizer step's batch; under
+    ``accelerate launch`` each process gets its share. Placement: ``device`` (cpu | cuda); weights stay
+    float32 (the optimizer's copy), ``dtype`` bfloat16/float16 turns on the trainer's autocast. The
+    resumable trainer checkpoints go to ``<run_dir>/trainer`` every ``train.save_steps`` (0: none).
     """
-    return {"use_cpu": cfg.device == "cpu", "bf16": cfg.dtype == "bfloat16", "fp16": cfg.dtype == "float16"}
-
-
-def checkpoint_args(t: TrainConfig) -> dict[str, Any]:
-    """The TrainingArguments that save the resumable trainer checkpoints (``output_dir`` is ``trainer/``)."""
-    if t.save_steps == 0:
-        return {"save_strategy": "no"}
-    return {"save_strategy": "steps", "save_steps": t.save_steps, "save_total_limit": SAVE_TOTAL_LIMIT}
+    cfg, t = ctx.cfg, ctx.cfg.train
+    saving = {"save_strategy": "no"} if t.save_steps == 0 else \
+        {"save_strategy": "steps", "save_steps": t.save_steps, "save_total_limit": SAVE_TOTAL_LIMIT}
+    return {
+        "output_dir": str(ctx.run_dir / TRAINER_DIR), "max_steps": t.steps,
+        "per_device_train_batch_size": distributed.per_process(batch_per_step, batch_key),
+        "learning_rate": cfg.method.lr, "lr_scheduler_type": "constant", "warmup_steps": t.warmup_steps,
+        "max_grad_norm": t.max_grad_norm, "weight_decay": 0.0, "logging_steps": 1, "report_to": [],
+        "seed": cfg.seed, "data_seed": cfg.seed, **saving,
+        "use_cpu": cfg.device == "cpu", "bf16": cfg.dtype == "bfloat16", "fp16": cfg.dtype == "float16",
+    }
 
 
 def train_and_save(trainer, ctx: TrainContext, curve: CurveLogger,

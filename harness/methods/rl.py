@@ -22,16 +22,7 @@ from transformers import AutoModelForCausalLM
 from trl import GRPOConfig, GRPOTrainer
 
 from harness import distributed
-from harness.methods.base import (
-    TRAINER_DIR,
-    CurveLogger,
-    TrainContext,
-    TrainOutput,
-    checkpoint_args,
-    device_args,
-    register_trainer,
-    train_and_save,
-)
+from harness.methods.base import CurveLogger, TrainContext, TrainOutput, register_trainer, train_and_save, training_args
 from harness.methods.span_mask import ThinkEnd, span_for_step, span_mask
 from harness.prompts import format_prompt
 from harness.suites import Item, Suite
@@ -92,19 +83,12 @@ class SpanMaskedGRPOTrainer(GRPOTrainer):
 
 
 def grpo_args(ctx: TrainContext) -> GRPOConfig:
-    cfg, t, a = ctx.cfg, ctx.cfg.train, ctx.cfg.algo
+    t, a = ctx.cfg.train, ctx.cfg.algo
     return GRPOConfig(
-        output_dir=str(ctx.run_dir / TRAINER_DIR), max_steps=t.steps,
-        per_device_train_batch_size=distributed.per_process(t.prompts_per_step * t.num_generations,
-                                                            "train.prompts_per_step × train.num_generations"),
-        num_generations=t.num_generations,
-        max_completion_length=t.max_completion_length, temperature=t.temperature,
-        learning_rate=cfg.method.lr, lr_scheduler_type="constant", warmup_steps=t.warmup_steps,
-        max_grad_norm=t.max_grad_norm, weight_decay=0.0,
+        **training_args(ctx, t.prompts_per_step * t.num_generations, "train.prompts_per_step × train.num_generations"),
+        num_generations=t.num_generations, max_completion_length=t.max_completion_length, temperature=t.temperature,
         loss_type=a.loss_type, scale_rewards=a.scale_rewards, beta=a.beta, epsilon=a.epsilon,
         epsilon_high=a.epsilon_high, mask_truncated_completions=a.mask_truncated_completions,
-        logging_steps=1, report_to=[], **checkpoint_args(t), **device_args(cfg),
-        seed=cfg.seed, data_seed=cfg.seed,
         use_vllm=t.use_vllm, vllm_mode=t.vllm_mode, vllm_gpu_memory_utilization=t.vllm_gpu_memory_utilization,
     )
 

@@ -5,17 +5,7 @@ from __future__ import annotations
 from datasets import Dataset
 from transformers import AutoModelForCausalLM
 
-from harness import distributed
-from harness.methods.base import (
-    TRAINER_DIR,
-    CurveLogger,
-    TrainContext,
-    TrainOutput,
-    checkpoint_args,
-    device_args,
-    register_trainer,
-    train_and_save,
-)
+from harness.methods.base import CurveLogger, TrainContext, TrainOutput, register_trainer, train_and_save, training_args
 from harness.prompts import format_prompt
 from harness.suites.format import render_completion
 
@@ -24,16 +14,10 @@ from harness.suites.format import render_completion
 def train_sft(ctx: TrainContext) -> TrainOutput:
     from trl import SFTConfig, SFTTrainer
 
-    cfg, t = ctx.cfg, ctx.cfg.train
     rows = [{"prompt": format_prompt(ctx.tokenizer, it.question),
              "completion": render_completion(*ctx.suite.reference(it))} for it in ctx.train_items]
-    args = SFTConfig(
-        output_dir=str(ctx.run_dir / TRAINER_DIR), max_steps=t.steps,
-        per_device_train_batch_size=distributed.per_process(t.prompts_per_step, "train.prompts_per_step"),
-        learning_rate=cfg.method.lr, lr_scheduler_type="constant", warmup_steps=t.warmup_steps,
-        max_grad_norm=t.max_grad_norm, weight_decay=0.0, logging_steps=1, report_to=[], seed=cfg.seed,
-        data_seed=cfg.seed, completion_only_loss=True, **checkpoint_args(t), **device_args(cfg),
-    )
+    args = SFTConfig(**training_args(ctx, ctx.cfg.train.prompts_per_step, "train.prompts_per_step"),
+                     completion_only_loss=True)
     model = AutoModelForCausalLM.from_pretrained(ctx.base_path, dtype="float32")
     curve = CurveLogger(ctx.run_dir / "curve.jsonl")
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
