@@ -6,7 +6,8 @@ replicate of ``shortcut_rate`` is the ratio Σshortcut/Σacc on resampled items,
 
 Resampling (B replicates): a *cell* is the runs of one (suite, setting, label, training data), one per
 seed. Replicate b draws one multiset of test items and one multiset of the cell's seeds, both with
-replacement, and averages ``aggregate`` over the drawn seeds, each on the drawn items. Items are
+replacement, and averages ``aggregate`` over the drawn seeds, each on the drawn items (computed as
+``aggregate_weighted`` with the number of times each item was drawn). Items are
 crossed with seeds (every seed is evaluated on the same test items), so one item draw serves every
 seed: the two-way "pigeonhole" bootstrap (Owen 2007), mildly conservative because the item × seed
 interaction enters twice. Draws come from RNGs keyed by the list of test items and by the list of
@@ -14,7 +15,7 @@ seeds, so two cells evaluated on the same items with the same seeds get the same
 difference is paired over items and seeds for free (``Comparison.pairing`` says what was paired).
 
 Intervals are percentile intervals of the replicates; the two-sided p-value of a difference is
-``2 · min(P*(Δ ≤ 0), P*(Δ ≥ 0))`` with the usual +1 correction. A cell whose runs lack
+``2 · min(P*(Δ ≤ 0), P*(Δ ≥ 0))`` with the usual +1 correction (|Δ| ≤ 1e-9 counts as 0). A cell whose runs lack
 ``samples.jsonl`` falls back to a Student-t interval over seeds (and Welch for differences): its
 ``ci_method`` says so. With few seeds the seed half of any interval is rough; the seed count is always
 reported next to it.
@@ -35,7 +36,7 @@ import pandas as pd
 
 from analysis.collect import method_key, ok_runs, read_items, run_suites, seed_key
 from analysis.stats import betainc, diff_ci, mean_ci
-from harness.evaluation.metrics import aggregate
+from harness.evaluation.metrics import aggregate, aggregate_weighted, item_columns
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,9 @@ LEVEL = 0.95
 BOOTSTRAP = "bootstrap (items × seeds)"
 T_SEEDS = "t over seeds (not in samples.jsonl)"
 CONSISTENCY_TOL = 1e-6
+#: a replicate of Δ this close to 0 is a tie (a difference of float rounding, not of items: one item of
+#: 10^5 moves a mean by 1e-5)
+TIE = 1e-9
 
 
 def rng_for(*key: Any) -> np.random.Generator:
@@ -61,7 +65,7 @@ def percentile_interval(reps: np.ndarray, level: float = LEVEL) -> tuple[float, 
 def bootstrap_p(deltas: np.ndarray) -> float:
     """Two-sided bootstrap p-value of H0: Δ = 0 from the replicates of Δ (percentile-interval inversion)."""
     n = deltas.size
-    below, above = int(np.sum(deltas <= 0)), int(np.sum(deltas >= 0))
+    below, above = int(np.sum(deltas <= TIE)), int(np.sum(deltas >= -TIE))
     return min(1.0, 2 * min(below + 1, above + 1) / (n + 1))
 
 
@@ -90,10 +94,17 @@ def holm(pvalues: list[float]) -> list[float]:
 
 
 def replicates(records: list[dict], info: dict, item_draws: np.ndarray) -> dict[str, np.ndarray]:
-    """``aggregate`` on each row of item indices: metric name -> array of B replicates."""
-    args = (info.get("answerers", ()), info.get("ladder", ()), info.get("lambdas", ()))
-    rows = [aggregate([records[i] for i in draw], *args) for draw in item_draws]
-    return {k: np.array([r[k] for r in rows]) for k in rows[0]}
+    """The run's metrics on each row of item indices (B × n draws): metric name -> array of B replicates.
+
+    Row b counts how often it drew each item and calls ``aggregate_weighted`` with those counts: the
+    metrics of ``aggregate([records[i] for i in draw_b])``, all B replicates in one pass.
+    """
+    ladder = info.get("ladder", ())
+    n_boot, n = item_draws.shape
+    flat = (item_draws + n * np.arange(n_boot)[:, None]).ravel()
+    counts = np.bincount(flat, minlength=n_boot * n).reshape(n_boot, n).astype(float)
+    return aggregate_weighted(item_columns(records, ladder), counts, info.get("answerers", ()), ladder,
+                              info.get("lambdas", ()))
 
 
 def seed_average(per_seed: list[np.ndarray], seed_draws: np.ndarray) -> np.ndarray:

@@ -62,13 +62,24 @@ def test_bootstrap_uses_the_runs_metric_definition(tmp_path):
         assert e.point[metric] == pytest.approx(runs[f"{GQA}/{metric}"].mean(), abs=1e-12)
     assert est.inconsistent == []
     # a replicate is aggregate() on resampled items: shortcut_rate is a ratio of sums, not a mean of ratios
+    # (all replicates at once, from how often each item was drawn: every metric as on the listed records)
     records = read_items(sweep / runs["run"].iloc[0], GQA, GQA)
-    draw = rng_for("x").integers(0, len(records), size=(1, len(records)))
-    rep = replicates(records, runs["thinking_eval"].iloc[0], draw)
-    expected = aggregate([records[i] for i in draw[0]], ANSWERERS, LADDER, LAMBDAS)
-    assert rep["shortcut_rate"][0] == expected["shortcut_rate"]
-    shortcut = sum(records[i]["shortcut"] for i in draw[0]) / sum(records[i]["acc"] for i in draw[0])
-    assert rep["shortcut_rate"][0] == pytest.approx(shortcut)
+    draws = rng_for("x").integers(0, len(records), size=(5, len(records)))
+    reps = replicates(records, runs["thinking_eval"].iloc[0], draws)
+    for b, draw in enumerate(draws):
+        expected = aggregate([records[i] for i in draw], ANSWERERS, LADDER, LAMBDAS)
+        assert set(reps) == set(expected)
+        for metric, value in expected.items():
+            assert reps[metric][b] == pytest.approx(value, abs=1e-12), metric
+        shortcut = sum(records[i]["shortcut"] for i in draw) / sum(records[i]["acc"] for i in draw)
+        assert reps["shortcut_rate"][b] == pytest.approx(shortcut)
+
+
+def test_bootstrap_p_counts_rounding_differences_as_ties():
+    # 0.1 + 0.2 - 0.3 is 5.6e-17, not 0: a difference of float rounding must not decide a test
+    rounding = np.array([0.1 + 0.2 - 0.3] * 9 + [0.5])
+    assert bootstrap_p(rounding) == 1.0
+    assert bootstrap_p(np.array([0.01] * 99 + [-0.01])) == pytest.approx(2 * 2 / 101)
 
 
 def test_ci_contains_the_true_mean_at_the_nominal_rate():

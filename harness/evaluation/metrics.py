@@ -1,8 +1,9 @@
 """Run-level thinking-quality metrics from per-item records: one definition, used by runs and analysis.
 
 A run's ``samples.jsonl`` holds one record per test item (see ``docs/metrics.md`` for every column).
-:func:`aggregate` turns any list of such records into the run's metrics, so the analysis can
-bootstrap a metric by calling it on resampled items and get exactly the definition the run used.
+:func:`aggregate` turns any list of such records into the run's metrics. It is
+:func:`aggregate_weighted` with every item counted once; the analysis bootstraps a metric by calling
+that with each replicate's item counts, so it gets exactly the definition the run used.
 
 Per-item columns read here (0/1 unless noted):
 ``acc``, ``reward`` (may be soft), ``no_think_close``, ``empty_think``, ``think_tokens`` (count),
@@ -13,9 +14,10 @@ and ``shortcut``, which the run writes beside them.
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 #: numeric per-item columns that are not averaged into a metric (flags are derived again from the ladder)
 NOT_METRICS = ("thinking_sufficient", "shortcut")
@@ -35,14 +37,50 @@ def item_flags(record: dict[str, Any], ladder: Sequence[str]) -> dict[str, float
     return {"thinking_sufficient": sufficient, "shortcut": record["acc"] * (1.0 - sufficient)}
 
 
-def _mean(records: Sequence[dict[str, Any]], key: str) -> float:
-    return statistics.fmean(float(r[key]) for r in records)
+def item_columns(records: Sequence[dict[str, Any]], ladder: Sequence[str] = ()) -> dict[str, np.ndarray]:
+    """The per-item values :func:`aggregate` averages: every numeric column, and the ladder's flags.
+
+    Column names come from the first record; a record that lacks one raises ``KeyError``.
+    """
+    if not records:
+        raise ValueError("no per-item records to aggregate")
+    keys = [k for k, v in records[0].items() if isinstance(v, int | float) and k not in NOT_METRICS]
+    rows = [{**r, **item_flags(r, ladder)} for r in records] if ladder else records
+    if ladder:
+        keys += ["thinking_sufficient"]
+    return {k: np.array([float(r[k]) for r in rows]) for k in keys}
 
 
-def _share_of_right(records: Sequence[dict[str, Any]], key: str) -> float:
-    """Σ(acc · key) / Σ acc: among right answers, the share with ``key``; 0 when none is right."""
-    right = sum(r["acc"] for r in records)
-    return sum(r["acc"] * r[key] for r in records) / right if right else 0.0
+def aggregate_weighted(columns: dict[str, np.ndarray], weights: np.ndarray, answerers: Sequence[str] = (),
+                       ladder: Sequence[str] = (), lambdas: Sequence[float] = ()) -> dict[str, np.ndarray]:
+    """The run-level metrics of items counted ``weights`` times (one row of weights per metric value).
+
+    ``weights``: shape (n,) for one set of items, (B, n) for B at once (a bootstrap replicate counts how
+    often it drew each item). Every metric is a mean or a ratio of weighted sums, so an item drawn
+    twice counts twice, exactly as if its record were listed twice.
+    """
+    total = weights.sum(axis=-1)
+
+    def mean(values: np.ndarray) -> np.ndarray:
+        return weights @ values / total
+
+    def share_of_right(values: np.ndarray) -> np.ndarray:
+        """Σ(acc · values) / Σ acc: among right answers, the share with ``values``; 0 when none is right."""
+        right = weights @ columns["acc"]
+        return np.divide(weights @ (columns["acc"] * values), right, out=np.zeros_like(right), where=right > 0)
+
+    out = {k: mean(v) for k, v in columns.items()}
+    if "nothink_acc" in columns:
+        out["thinking_gain"] = out["acc"] - out["nothink_acc"]
+        out["independence_rate"] = share_of_right(columns["nothink_acc"])
+    for a in answerers:
+        out[f"xgen_gain/{a}"] = out[f"xgen_acc/{a}"] - out[f"xgen_nothink_acc/{a}"]
+    if ladder:
+        out["xgen_score"] = sum(out[f"xgen_gain/{a}"] for a in ladder) / len(ladder)
+        out["shortcut_rate"] = np.where(out["acc"] > 0, 1.0 - share_of_right(columns["thinking_sufficient"]), 0.0)
+    if lambdas:
+        out["trace"] = sum(out[f"p_trunc/{lam_key(lam)}"] for lam in lambdas) / len(lambdas)
+    return out
 
 
 def aggregate(records: Sequence[dict[str, Any]], answerers: Sequence[str] = (), ladder: Sequence[str] = (),
@@ -52,22 +90,6 @@ def aggregate(records: Sequence[dict[str, Any]], answerers: Sequence[str] = (), 
     ``answerers``: every Cross-Generation answerer; ``ladder``: those that define ``xgen_score`` and
     ``shortcut_rate``; ``lambdas``: the truncation grid.
     """
-    if not records:
-        raise ValueError("no per-item records to aggregate")
-    first = records[0]
-    # every numeric column is a per-item metric whose run-level value is its mean
-    out = {k: _mean(records, k) for k, v in first.items() if isinstance(v, int | float) and k not in NOT_METRICS}
-    if "nothink_acc" in first:
-        out["thinking_gain"] = out["acc"] - out["nothink_acc"]
-        out["independence_rate"] = _share_of_right(records, "nothink_acc")
-    for a in answerers:
-        out[f"xgen_gain/{a}"] = out[f"xgen_acc/{a}"] - out[f"xgen_nothink_acc/{a}"]
-    if ladder:
-        out["xgen_score"] = statistics.fmean(out[f"xgen_gain/{a}"] for a in ladder)
-        flagged = [{**r, **item_flags(r, ladder)} for r in records]
-        out["thinking_sufficient"] = _mean(flagged, "thinking_sufficient")
-        out["shortcut_rate"] = 1.0 - _share_of_right(flagged, "thinking_sufficient") if out["acc"] else 0.0
-    if lambdas:
-        out["trace"] = statistics.fmean(out[f"p_trunc/{lam_key(lam)}"] for lam in lambdas)
-    return out
-
+    columns = item_columns(records, ladder)
+    metrics = aggregate_weighted(columns, np.ones(len(records)), answerers, ladder, lambdas)
+    return {k: float(v) for k, v in metrics.items()}
