@@ -67,7 +67,7 @@ class Budget:
 
 #: run-config keys that change how a run is carried out, not what it computes: left out of its hash,
 #: so changing them neither reruns a finished run nor stops an interrupted one from resuming
-EXECUTION_ONLY_KEYS = ("train.save_steps", "eval.reuse_base_evals")
+EXECUTION_ONLY_KEYS = ("train.save_steps", "train.gradient_checkpointing", "eval.reuse_base_evals")
 
 
 def hash_config(obj: Any, *, exclude: tuple[str, ...] = (), **extra: Any) -> str:

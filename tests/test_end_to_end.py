@@ -12,7 +12,8 @@ import pytest
 from transformers import AutoModelForCausalLM
 
 from harness.results import hash_checkpoint, read_json
-from tests.conftest import ROOT, TINY, run_harness
+from harness.config import validate
+from tests.conftest import ROOT, TINY, compose_cfg, run_harness
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +92,29 @@ def test_same_config_and_seed_give_identical_numbers_and_weights(tmp_path, cache
     assert a["budget"]["tokens_generated"] == b["budget"]["tokens_generated"]
     if method == "sft":  # SFT always moves the weights, so the equality above is not vacuous
         assert a["weights"] != hash_checkpoint(tiny_base)
+
+
+def test_gradient_checkpointing_changes_no_number(tmp_path, cache_dir, tiny_base):
+    """Config A ≡ config B: recomputing activations (TRL's default, on for hf models) gives the same
+    metrics and weights as keeping them (the micro default), so the setting is not in the config hash.
+    (For START, whose tiny runs get no reward spread, see test_start_mask.py.)"""
+    off = single_run(tmp_path, cache_dir, "off", "method=sft")
+    on = single_run(tmp_path, cache_dir, "on", "method=sft", "train.gradient_checkpointing=true")
+    assert on["metrics"] == off["metrics"] and on["weights"] == off["weights"] != hash_checkpoint(tiny_base)
+    assert on["config_hash"] == off["config_hash"]
+
+
+def test_gradient_checkpointing_default_is_on_for_hf_models_only(tmp_path):
+    from harness.methods.base import TrainContext, training_args
+
+    def resolved(*overrides: str) -> bool:
+        cfg = validate(compose_cfg([*TINY, "eval.answerers=[]", *overrides]))
+        ctx = TrainContext(cfg=cfg, suite=None, train_items=[], base_path=tmp_path, run_dir=tmp_path, tokenizer=None)
+        return training_args(ctx, 2, "train.prompts_per_step")["gradient_checkpointing"]
+
+    assert resolved() is False
+    assert resolved("model.kind=hf", "model.path=some/model") is True
+    assert resolved("model.kind=hf", "model.path=some/model", "train.gradient_checkpointing=false") is False
 
 
 def test_any_local_hf_checkpoint_runs_through_the_same_path(tmp_path, cache_dir, tiny_base):

@@ -152,13 +152,14 @@ def varying_reward(completions, **_):
     return [float(len(c) % 3) for c in completions]  # spread within groups: non-zero advantages
 
 
-def train_two_steps(base, tmp_path, trainer_cls, **span):
+def train_two_steps(base, tmp_path, trainer_cls, gradient_checkpointing=True, **span):
     tok = AutoTokenizer.from_pretrained(base)
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(base)
     args = GRPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, num_generations=4, max_steps=2,
                       max_completion_length=16, learning_rate=1e-2, beta=0.0, use_cpu=True, bf16=False,
-                      report_to=[], seed=0, logging_steps=1, save_strategy="no")
+                      report_to=[], seed=0, logging_steps=1, save_strategy="no",
+                      gradient_checkpointing=gradient_checkpointing)
     trainer = trainer_cls(model=model, reward_funcs=[varying_reward], args=args, processing_class=tok,
                           train_dataset=Dataset.from_list([{"prompt": "<|user|>Abe=47. Abe?<|assistant|>"}] * 2),
                           **span)
@@ -176,3 +177,14 @@ def test_start_without_stage1_equals_stock_grpo_and_masks_change_it(tiny_base, t
     assert any(not torch.equal(stock[k], initial[k]) for k in stock)  # training moved the weights
     assert all(torch.equal(stock[k], no_stage1[k]) for k in stock)  # bitwise: START(0, full) is GRPO
     assert all(torch.equal(answer_only[k], initial[k]) for k in stock)  # masked tokens get no update at all
+
+
+def test_gradient_checkpointing_changes_no_weight(tiny_base, tmp_path):
+    """Config A ≡ config B: TRL recomputes activations by default (and turns that off while generating);
+    keeping them instead, the micro default, trains bitwise the same weights."""
+    initial = AutoModelForCausalLM.from_pretrained(tiny_base).state_dict()
+    recompute = train_two_steps(tiny_base, tmp_path / "on", SpanMaskedGRPOTrainer, stage1_frac=0.5, stage2="full")
+    keep = train_two_steps(tiny_base, tmp_path / "off", SpanMaskedGRPOTrainer, gradient_checkpointing=False,
+                           stage1_frac=0.5, stage2="full")
+    assert any(not torch.equal(keep[k], initial[k]) for k in keep)
+    assert all(torch.equal(keep[k], recompute[k]) for k in keep)

@@ -64,6 +64,7 @@ def training_args(ctx: TrainContext, batch_per_step: int, batch_key: str) -> dic
     ``accelerate launch`` each process gets its share. Placement: ``device`` (cpu | cuda); weights stay
     float32 (the optimizer's copy), ``dtype`` bfloat16/float16 turns on the trainer's autocast. The
     resumable trainer checkpoints go to ``<run_dir>/trainer`` every ``train.save_steps`` (0: none).
+    Gradient checkpointing: ``train.gradient_checkpointing``, by default only for hf models.
     """
     cfg, t = ctx.cfg, ctx.cfg.train
     saving = {"save_strategy": "no"} if t.save_steps == 0 else \
@@ -75,6 +76,7 @@ def training_args(ctx: TrainContext, batch_per_step: int, batch_key: str) -> dic
         "max_grad_norm": t.max_grad_norm, "weight_decay": 0.0, "logging_steps": 1, "report_to": [],
         "seed": cfg.seed, "data_seed": cfg.seed, **saving,
         "use_cpu": cfg.device == "cpu", "bf16": cfg.dtype == "bfloat16", "fp16": cfg.dtype == "float16",
+        "gradient_checkpointing": cfg.model.kind == "hf" if t.gradient_checkpointing is None else t.gradient_checkpointing,
     }
 
 

@@ -119,6 +119,7 @@ def _build(micro: MicroConfig, target: Path) -> None:
             learning_rate=ws.lr, lr_scheduler_type="cosine", warmup_steps=max(1, ws.steps // 20),
             weight_decay=0.0, use_cpu=True, bf16=False, logging_steps=max(1, ws.steps // 20),
             save_strategy="no", report_to=[], seed=ws.seed, data_seed=ws.seed, disable_tqdm=False,
+            gradient_checkpointing=False,  # TRL's default recomputes activations: same weights, 26% slower
         )
         trainer = SFTTrainer(model=model, args=args, processing_class=tokenizer,
                              train_dataset=Dataset.from_list(warm_start_rows(micro, tokenizer)),
