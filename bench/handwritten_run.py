@@ -42,7 +42,7 @@ def grpo_config(out_dir: Path, steps: int, seed: int):
         warmup_steps=0, max_grad_norm=1.0, weight_decay=0.0, loss_type="dapo", scale_rewards="group", beta=0.0,
         epsilon=0.2, epsilon_high=0.28, mask_truncated_completions=True, logging_steps=1, report_to=[],
         save_strategy="steps", save_steps=10, save_total_limit=2, use_cpu=True, bf16=False, fp16=False,
-        seed=seed, data_seed=seed,
+        seed=seed, data_seed=seed, gradient_checkpointing=False,
     )
 
 
