@@ -11,8 +11,8 @@ import subprocess
 import pytest
 from transformers import AutoModelForCausalLM
 
-from harness.results import hash_checkpoint, read_json
 from harness.config import validate
+from harness.results import hash_checkpoint, read_json
 from tests.conftest import ROOT, TINY, compose_cfg, run_harness
 
 

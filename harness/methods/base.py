@@ -67,6 +67,7 @@ def training_args(ctx: TrainContext, batch_per_step: int, batch_key: str) -> dic
     Gradient checkpointing: ``train.gradient_checkpointing``, by default only for hf models.
     """
     cfg, t = ctx.cfg, ctx.cfg.train
+    checkpointing = cfg.model.kind == "hf" if t.gradient_checkpointing is None else t.gradient_checkpointing
     saving = {"save_strategy": "no"} if t.save_steps == 0 else \
         {"save_strategy": "steps", "save_steps": t.save_steps, "save_total_limit": SAVE_TOTAL_LIMIT}
     return {
@@ -76,7 +77,7 @@ def training_args(ctx: TrainContext, batch_per_step: int, batch_key: str) -> dic
         "max_grad_norm": t.max_grad_norm, "weight_decay": 0.0, "logging_steps": 1, "report_to": [],
         "seed": cfg.seed, "data_seed": cfg.seed, **saving,
         "use_cpu": cfg.device == "cpu", "bf16": cfg.dtype == "bfloat16", "fp16": cfg.dtype == "float16",
-        "gradient_checkpointing": cfg.model.kind == "hf" if t.gradient_checkpointing is None else t.gradient_checkpointing,
+        "gradient_checkpointing": checkpointing,
     }
 
 
