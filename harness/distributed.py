@@ -51,12 +51,10 @@ def main_value(value: T) -> T:
     stamps with each process's own clock)."""
     if world_size() == 1:
         return value
-    import torch.distributed as dist
+    from accelerate.utils import broadcast_object_list
 
     _state()
-    box = [value]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
+    return broadcast_object_list([value], from_process=0)[0]
 
 
 def per_process(total: int, what: str) -> int:
@@ -74,11 +72,9 @@ def total(count: int) -> int:
     if world_size() == 1:
         return count
     import torch
-    import torch.distributed as dist
+    from accelerate.utils import reduce
 
-    summed = torch.tensor(count, dtype=torch.long, device=_state().device)
-    dist.all_reduce(summed)
-    return int(summed)
+    return int(reduce(torch.tensor(count, dtype=torch.long, device=_state().device), reduction="sum"))
 
 
 def leave_process_group() -> None:

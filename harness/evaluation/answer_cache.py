@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from harness.evaluation.lm_eval_bridge import SCRIPTED_LM, EvalModel, TaskSpec
-from harness.results import hash_checkpoint, hash_strings, read_json, write_json, write_jsonl
+from harness.results import hash_checkpoint, hash_strings, read_json, read_jsonl, write_json, write_jsonl
 
 
 def model_fingerprint(model: EvalModel) -> str | None:
@@ -68,10 +68,7 @@ class AnswerCache:
 
     def get(self, key: str | None) -> dict[str, dict[str, Any]] | None:
         path = self.folder / f"{key}.jsonl"
-        if key is None or not path.is_file():
-            return None
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-        return {r["id"]: r for r in rows}
+        return {r["id"]: r for r in read_jsonl(path)} if key is not None and path.is_file() else None
 
     def put(self, key: str | None, rows: list[dict[str, Any]]) -> None:
         if key is not None:

@@ -45,9 +45,10 @@ def item_columns(records: Sequence[dict[str, Any]], ladder: Sequence[str] = ()) 
     if not records:
         raise ValueError("no per-item records to aggregate")
     keys = [k for k, v in records[0].items() if isinstance(v, int | float) and k not in NOT_METRICS]
-    rows = [{**r, **item_flags(r, ladder)} for r in records] if ladder else records
+    rows = records
     if ladder:
-        keys += ["thinking_sufficient"]
+        rows = [{**r, **item_flags(r, ladder)} for r in records]
+        keys.append("thinking_sufficient")
     return {k: np.array([float(r[k]) for r in rows]) for k in keys}
 
 

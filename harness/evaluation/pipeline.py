@@ -77,7 +77,7 @@ def evaluate_suites(cfg: Config, suites: list[tuple[DataConfig, Suite, list[Item
     come from, and go to, the cross-run cache (``eval.reuse_base_evals``).
     """
     answerers = resolve_answerers(cfg, tokenizer)
-    pool = ModelPool(cfg.eval.batch_size)
+    pool, cache = ModelPool(cfg.eval.batch_size), AnswerCache(cfg.cache_dir)
     calls = CallCache(cfg.cache_dir) if cfg.eval.reuse_base_evals and not policy_trained else None
     out = Evaluation({}, [], {"answerers": [a.config.name for a in answerers],
                               "ladder": [a.config.name for a in answerers if a.config.ladder],
@@ -85,8 +85,7 @@ def evaluate_suites(cfg: Config, suites: list[tuple[DataConfig, Suite, list[Item
                               "answerer_models": {a.config.name: a.model.model_args for a in answerers},
                               "suites": [suite.name for _, suite, _ in suites]})
     for data, suite, items in suites:
-        evaluator = RunEvaluator(suite, dict(data.params), items, cfg.eval, run_dir, pool, AnswerCache(cfg.cache_dir),
-                                 calls)
+        evaluator = RunEvaluator(suite, dict(data.params), items, cfg.eval, run_dir, pool, cache, calls)
         metrics, records = evaluator.evaluate(policy, tokenizer, answerers)
         out.info.setdefault("reused_empty_answers", {})[suite.name] = evaluator.reused
         out.info.setdefault("reused_evaluations", {})[suite.name] = evaluator.reused_calls
@@ -245,6 +244,7 @@ class RunEvaluator:
                                                  self.cfg.batch_size, out / "cli")))
         key = call_key(model, specs, {"batch_size": self.cfg.batch_size}) if self.calls else None
         raw = self.calls.get(key) if self.calls else None
+        results = {}
         if raw is None:
             lm = self.pool.get(model)  # (its loading is timed apart, as load-<label>)
             started = time.perf_counter()
@@ -254,9 +254,8 @@ class RunEvaluator:
                 self.calls.put(key, raw)
         else:
             self.reused_calls.append(label)
-        results = {k: v for k, v in raw.items() if k != "samples"}
-        if label in self.reused_calls:
             results["starbench_reused_from"] = str(self.calls.folder / f"{key}.json")
+        results = {k: v for k, v in raw.items() if k != "samples"} | results
         write_json(out / f"results_{label}.json", results)
         return raw
 
