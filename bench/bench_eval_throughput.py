@@ -48,28 +48,26 @@ torch.set_num_threads(1)
 def load_cfg(overrides: list[str]):
     from hydra import compose, initialize_config_dir
 
-    from harness.__main__ import CONF_DIR  # registers the structured config
-    from harness.config import validate
+    from harness.config import CONF_DIR, register_configs
+    from harness.validate import validate
 
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return validate(compose("config", overrides=overrides))
 
 
 def harness_eval(cfg, run_dir: Path):
     """One harness evaluation of the base policy; returns (seconds, Evaluation)."""
-    from transformers import AutoTokenizer
-
-    from harness.evaluation.lm_eval_bridge import EvalModel
     from harness.evaluation.pipeline import evaluate_suites
-    from harness.run import base_checkpoint
+    from harness.models import get_kind
     from harness.suites import get_suite
     from harness.threads import torch_threads
 
     suite = get_suite(cfg.data.name, reward=cfg.data.reward, **cfg.data.params)
     items = suite.items("test", cfg.data.n_test, random.Random(cfg.data.gen_seed + 1), cfg.data)
-    base = base_checkpoint(cfg)
-    tokenizer = AutoTokenizer.from_pretrained(base)
-    policy = EvalModel.of("policy", base, cfg)
+    kind = get_kind(cfg.model.kind)
+    base = kind.prepare(cfg)
+    tokenizer, policy = base.tokenizer, kind.policy(cfg, base.path)
     with torch_threads(cfg.threads):
         started = time.perf_counter()
         evaluation = evaluate_suites(cfg, [(cfg.data, suite, items)], policy, tokenizer, run_dir)

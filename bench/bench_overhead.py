@@ -46,12 +46,12 @@ def check_same_config(data: str, steps: int, out: Path):
     from bench_eval_throughput import load_cfg
     from handwritten_run import grpo_config
 
-    from harness.methods.base import TrainContext
     from harness.methods.rl import grpo_args
-    from harness.run import base_checkpoint
+    from harness.methods.training import TrainContext
+    from harness.models import get_kind
 
     cfg = load_cfg(overrides(data, steps))
-    base = base_checkpoint(cfg)
+    base = get_kind(cfg.model.kind).prepare(cfg).path
     ctx = TrainContext(cfg=cfg, suite=None, train_items=[], base_path=base, run_dir=out, tokenizer=None)
     theirs, mine = grpo_args(ctx).to_dict(), grpo_config(out, steps, 0).to_dict()
     diff = {k: (theirs.get(k), mine.get(k)) for k in set(theirs) | set(mine)

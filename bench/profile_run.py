@@ -8,7 +8,7 @@ Runs ``python -m harness <overrides> threads=1 logger=none`` *inside this proces
 wrapping, by monkeypatching, the methods where time is spent: TRL's ``GRPOTrainer._generate`` (rollout
 generation), ``_calculate_rewards``, ``_generate_and_score_completions`` (generation + reward + the
 rest of the batch preparation), ``compute_loss`` (the training forward pass), accelerate's
-``backward``, the optimizer step, checkpoint saving; the harness's ``base_checkpoint``,
+``backward``, the optimizer step, checkpoint saving; the micro kind's ``prepare`` (base checkpoint),
 ``hash_checkpoint`` and ``evaluate_suites`` (with its per-call ``eval_seconds``). The heavy imports
 are timed one by one before the run starts. Times are inclusive and nest (generation is inside
 "batch preparation", which is inside "train"). Prints a Markdown block; ``--cprofile PATH`` also
@@ -70,7 +70,7 @@ def install_hooks() -> None:
     import transformers
     from trl import GRPOTrainer
 
-    import harness.evaluation.pipeline as pipeline
+    import harness.models.micro as micro
     import harness.run as run
 
     wrap(GRPOTrainer, "__init__", "train: trainer set-up (GRPOTrainer.__init__)")
@@ -83,10 +83,10 @@ def install_hooks() -> None:
     wrap(accelerate.optimizer.AcceleratedOptimizer, "step", "train/loop: optimizer step")
     wrap(GRPOTrainer, "_save_checkpoint", "train/loop: trainer checkpoints (every 10 steps)")
     wrap(transformers.Trainer, "save_model", "train: save final model")
-    wrap(run, "base_checkpoint", "run: base checkpoint (cached micro model)")
-    wrap(run, "hash_checkpoint", "run: hash base checkpoint")
+    wrap(micro.Micro, "prepare", "run: base checkpoint (cached micro model, hashed)")
+    wrap(micro, "hash_checkpoint", "run: hash base checkpoint")
     wrap(run, "evaluate_suites", "eval: evaluate_suites (whole evaluation)")
-    wrap(pipeline, "resolve_answerers", "eval: resolve answerers")
+    wrap(micro.Micro, "answerer", "eval: resolve micro answerers")
     wrap(run, "run", "run: harness.run.run (train + eval + writes)")
 
 

@@ -21,20 +21,24 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from harness import distributed
-from harness.config import ConfigError, register_configs, validate
+from harness.config import CONF_DIR, ConfigError, register_configs
+from harness.evaluation.metrics import HEADLINE
+from harness.hub import ModelUnavailableError
+from harness.judge import JudgeError
+from harness.results import hash_run_config
+from harness.run import LOCK_FILE, previous_status, run, run_lock
+from harness.suites.files import DataUnavailableError
+from harness.sweep import record_config_error, report_progress
+from harness.validate import validate
 
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 log = logging.getLogger("harness")
-SUMMARY_METRICS = ("/acc", "/thinking_gain", "/xgen_score", "/shortcut_rate")  # logged when a run ends
+#: reported in one line, without a traceback: a model, data set or judge verdict that cannot be had
+UNAVAILABLE = (ModelUnavailableError, DataUnavailableError, JudgeError)
 register_configs()
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(dcfg: DictConfig) -> None:
-    from harness.results import hash_run_config
-    from harness.run import LOCK_FILE, previous_status, run_lock
-    from harness.sweep import record_config_error
-
     hc = HydraConfig.get()
     run_dir = distributed.main_value(Path(hc.runtime.output_dir))  # (accelerate launch: one run folder)
     multirun = hc.mode == RunMode.MULTIRUN
@@ -60,16 +64,13 @@ def main(dcfg: DictConfig) -> None:
 
 
 def _run_job(cfg, run_dir: Path, multirun: bool, sweep_dir: Path | None) -> None:
-    from harness.run import run
-    from harness.sweep import report_progress
-
     if multirun:
         report_progress(sweep_dir, f"start {run_dir.name}")
     try:
         result = run(cfg, run_dir)
         log.info("%s: ok; %s", run_dir.name, ", ".join(f"{k}={v:.3f}" for k, v in result.metrics.items()
-                                                       if k.endswith(SUMMARY_METRICS)))
-    except unavailable() as e:  # a model, data set or judge that cannot be had: its message says what to do
+                                                       if k.split("/", 1)[-1] in HEADLINE))
+    except UNAVAILABLE as e:  # a model, data set or judge that cannot be had: its message says what to do
         if not multirun:
             log.error("%s: %s", type(e).__name__, e)
             sys.exit(2)
@@ -82,15 +83,6 @@ def _run_job(cfg, run_dir: Path, multirun: bool, sweep_dir: Path | None) -> None
     finally:
         if multirun:
             report_progress(sweep_dir, f"end {run_dir.name}")
-
-
-def unavailable() -> tuple[type[Exception], ...]:
-    """Errors reported in one line, without a traceback: a model, data set or judge verdict that cannot be had."""
-    from harness.judge import JudgeError
-    from harness.models import ModelUnavailableError
-    from harness.suites.files import DataUnavailableError
-
-    return ModelUnavailableError, DataUnavailableError, JudgeError
 
 
 if __name__ == "__main__":

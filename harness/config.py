@@ -1,21 +1,20 @@
-"""Typed config schemas (Hydra structured configs) and every cross-field check, in one place.
+"""Typed config schemas (Hydra structured configs): the bottom of the import order.
 
-The schema is registered as ``base_config`` and sits under ``conf/config.yaml``, so a typo'd key or
-a wrong type fails at composition. Keys added with ``+key=...`` and combinations that do not make
-sense are caught by :func:`validate` before any compute starts, with a one-line message naming the key.
+The schema is registered as ``base_config`` and sits under ``conf/config.yaml``, so a typo'd key or a
+wrong type fails at composition. Every default is written here, once: the YAML files under ``conf/``
+set only what differs from it (``tests/test_config.py`` checks). Cross-field checks, which consult the
+registries of suites, methods, model kinds and judges, are in :mod:`harness.validate`; this module
+imports nothing of the harness.
 """
 
 from __future__ import annotations
 
-import inspect
-import re
-import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 
@@ -25,9 +24,13 @@ class ConfigError(ValueError):
 
 @dataclass
 class MethodConfig:
+    """``method=<name>``: a registered method (harness/methods/<name>.py) and its options.
+
+    Options a method does not read must keep their defaults (validation names the method that does).
+    """
+
     name: str = "base"
-    trainer: str = "none"  # none | sft | rl
-    lr: float = 0.0
+    lr: float = 0.0  # learning rate of a training method
     # START: the first `stage1_frac` of the optimizer steps update thinking tokens only; then `stage2`.
     stage1_frac: float = 0.0
     stage2: str = "full"  # full | answer | none
@@ -131,40 +134,9 @@ class ModelConfig:
     prompt: PromptConfig = field(default_factory=PromptConfig)
 
 
-JUDGE_PROMPT = """You are grading an answer to a question against the accepted gold answers.
-The answer is correct if it means the same as one of the gold answers (ignore case, punctuation,
-articles and wording that does not change what it names); it is wrong if it names something else,
-names several candidates, or says nothing.
-Question: {question}
-Gold answers: {gold}
-Answer: {answer}
-Is the answer correct? Reply with one word: yes or no."""
-
-
-@dataclass
-class JudgeConfig:
-    """An LLM judge of GQA answers: the reward ``data.reward=judge`` (harness.judge), set as ``data.params.judge``.
-
-    It lives in the suite's parameters because the suite is the one place that defines the reward: the
-    RL trainer and lm-eval's scorer (which rebuilds the suite from each task row) see the same judge.
-    """
-
-    kind: str = "hf"  # hf (a causal LM through transformers, in this process) | openai (an OpenAI-compatible endpoint)
-    model: str | None = None  # hf: hub id or local folder; openai: the model name the endpoint serves
-    url: str | None = None  # openai: the endpoint's base URL, e.g. http://localhost:8000/v1 (vllm serve)
-    api_key_env: str | None = None  # openai: the env var holding the API key (null: none needed, e.g. local vLLM)
-    # the template: fields {question}, {gold} (the aliases, ' | '-joined) and {answer}; null: JUDGE_PROMPT
-    prompt: str | None = None
-    max_tokens: int = 8  # the verdict's budget: the verdict is the first word of the reply
-    batch_size: int = 16  # hf: prompts per generate call; openai: requests in flight at once
-    device: str = "cpu"  # hf: cpu | cuda
-    timeout_s: float = 60.0  # openai: per request (the client retries twice before it gives up)
-
-
 @dataclass
 class DataConfig:
-    name: str = "micro_math"  # a registered suite
-    n_train: int = 512
+    name: str = "micro_math"  # a registered suite (the training items: train.steps x train.prompts_per_step)
     n_test: int = 200
     gen_seed: int = 1234  # fixed across run seeds: every run of a sweep sees the same items
     reward: str = "em"  # one of the suite's reward_kinds: em; GQA also f1, judge (an LLM judge: params.judge)
@@ -243,84 +215,6 @@ def register_configs() -> None:
     ConfigStore.instance().store(name="base_config", node=Config)
 
 
-CHOICES = {
-    "method.trainer": ("none", "sft", "rl"),
-    "method.stage2": ("full", "answer", "none"),
-    "algo.loss_type": ("grpo", "bnpo", "dr_grpo", "dapo", "cispo", "sapo", "luspo", "vespo"),
-    "algo.scale_rewards": ("group", "batch", "none"),
-    "model.kind": ("micro", "hf", "scripted"),
-    "logger.backend": ("wandb", "none"),
-    "logger.mode": ("offline", "online"),
-    "device": ("cpu", "cuda"),
-    "dtype": ("float32", "bfloat16", "float16"),
-}
-
-
-ANSWERER_KINDS = ("micro", "hf", "scripted")
-EVAL_BACKENDS = ("hf", "vllm")
-OPEN_DICTS = ("data.params", "model.micro.suites", "model.micro.modes.gqa_answer")
-
-
-def _get(cfg: DictConfig, dotted: str) -> Any:
-    return OmegaConf.select(cfg, dotted)
-
-
-def validate(cfg: DictConfig) -> Config:
-    """Check ``cfg`` against the schema and across fields; return it as a typed object.
-
-    Raises :class:`ConfigError` naming the offending key and how to fix it.
-    """
-    plain = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
-    plain.pop("hydra", None)
-    schema = OmegaConf.structured(Config)
-    OmegaConf.set_struct(schema, True)  # keys outside the schema (e.g. from `+key=`) are errors
-    for free_form in OPEN_DICTS:  # their keys are checked by their owners (e.g. the suite's signature)
-        OmegaConf.set_struct(OmegaConf.select(schema, free_form), False)
-    try:
-        merged = OmegaConf.merge(schema, plain)
-    except OmegaConfBaseException as e:
-        key = getattr(e, "full_key", None) or "?"
-        parent = OmegaConf.select(schema, key.rpartition(".")[0]) if "." in key else schema
-        valid = f"; valid keys there: {sorted(parent)}" if isinstance(parent, DictConfig) else ""
-        raise ConfigError(f"invalid config key '{key}': {str(e).splitlines()[0]}{valid}") from None
-    for key, allowed in CHOICES.items():
-        if _get(merged, key) not in allowed:
-            raise ConfigError(f"{key}={_get(merged, key)!r} is not one of {list(allowed)}")
-    m, t = merged.method, merged.train
-    if not 0.0 <= m.stage1_frac <= 1.0:
-        raise ConfigError(f"method.stage1_frac={m.stage1_frac} must be in [0, 1]")
-    if m.trainer != "rl" and (m.stage1_frac > 0 or m.stage2 != "full"):
-        raise ConfigError(f"method.stage1_frac/method.stage2 are START options, but method={m.name} uses "
-                          f"trainer={m.trainer}; use method=start or drop them")
-    if m.trainer != "none" and m.lr <= 0:
-        raise ConfigError(f"method.lr={m.lr} must be > 0 for a training method")
-    for key in ("steps", "prompts_per_step", "num_generations", "max_completion_length"):
-        if getattr(t, key) < 1:
-            raise ConfigError(f"train.{key}={getattr(t, key)} must be >= 1")
-    if t.save_steps < 0:
-        raise ConfigError(f"train.save_steps={t.save_steps} must be >= 0 (0 = no trainer checkpoints)")
-    if m.trainer == "rl" and t.num_generations < 2:
-        raise ConfigError("train.num_generations must be >= 2: group-relative advantages need two samples")
-    if merged.model.kind == "hf" and not merged.model.path:
-        raise ConfigError("model.kind=hf needs model.path (a hub id or a local directory)")
-    if merged.model.kind == "scripted" and m.trainer != "none":
-        raise ConfigError(f"model={merged.model.name} is a scripted policy: it cannot be trained; use method=base")
-    ws = merged.model.micro.warm_start
-    if list(ws.snapshots) != sorted(set(ws.snapshots)) or any(not 0 < s < ws.steps for s in ws.snapshots):
-        raise ConfigError(f"model.micro.warm_start.snapshots={list(ws.snapshots)} must be increasing steps "
-                          f"between 1 and warm_start.steps-1={ws.steps - 1}")
-    _validate_eval(merged)
-    if merged.device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ConfigError("device=cuda, but torch sees no GPU (a CPU build of torch, or no driver); "
-                              "use device=cpu or install a CUDA build of torch")
-    _validate_suite(merged.data)
-    _validate_scale(merged)
-    return OmegaConf.to_object(merged)
-
-
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 
@@ -332,141 +226,7 @@ def data_config(name: str) -> DataConfig:
         raise ConfigError(f"eval.extra_suites: no data config {name!r} (conf/data/{name}.yaml); choose from {options}")
     schema = OmegaConf.structured(DataConfig)
     OmegaConf.set_struct(schema.params, False)
-    return OmegaConf.to_object(OmegaConf.merge(schema, OmegaConf.load(path)))
-
-
-def _validate_eval(cfg: DictConfig) -> None:
-    from harness.evaluation.scripted import POLICIES
-
-    ev = cfg.eval
-    for name in ev.extra_suites:
-        _validate_suite(OmegaConf.structured(data_config(name)))
-    if ev.lm_eval_tasks:
-        from harness.evaluation.builtin_tasks import unknown_tasks
-
-        if cfg.model.kind == "scripted":
-            raise ConfigError("eval.lm_eval_tasks need a model; scripted policies answer the harness's suites only")
-        unknown = unknown_tasks(list(ev.lm_eval_tasks))
-        if unknown:
-            raise ConfigError(f"eval.lm_eval_tasks: {unknown} are not lm-eval tasks (see `lm_eval ls tasks`)")
-    if ev.backend not in EVAL_BACKENDS:
-        raise ConfigError(f"eval.backend={ev.backend!r} is not one of {list(EVAL_BACKENDS)}")
-    if ev.backend == "vllm":
-        _require_extra("vllm", "eval.backend=vllm")
-    if any(not 0.0 <= lam <= 1.0 for lam in ev.truncation):
-        raise ConfigError(f"eval.truncation={list(ev.truncation)}: every λ must be in [0, 1]")
-    names = [a.name for a in ev.answerers]
-    for i, a in enumerate(ev.answerers):
-        where = f"eval.answerers[{i}] ({a.name})"
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", a.name) or names.count(a.name) > 1:
-            raise ConfigError(f"{where}: name must be unique and made of letters, digits, '_' and '-'")
-        if a.kind not in ANSWERER_KINDS:
-            raise ConfigError(f"{where}: kind={a.kind!r} is not one of {list(ANSWERER_KINDS)}")
-        if a.kind == "micro":
-            if cfg.model.kind == "hf":
-                raise ConfigError(f"{where}: micro answerers read the micro world; model={cfg.model.name} is a "
-                                  "real model: use eval=qwen_ladder or set eval.answerers to hf models")
-            if not 0 <= a.snapshot < len(cfg.model.micro.warm_start.snapshots):
-                raise ConfigError(f"{where}: snapshot={a.snapshot} is not an index into "
-                                  f"model.micro.warm_start.snapshots={list(cfg.model.micro.warm_start.snapshots)}")
-        if a.kind == "hf" and not a.path:
-            raise ConfigError(f"{where}: kind=hf needs path (a hub id or a local directory)")
-        if a.kind == "scripted" and a.path not in POLICIES:
-            raise ConfigError(f"{where}: scripted answerer path={a.path!r} is not one of {sorted(POLICIES)}")
-    if cfg.model.kind == "scripted" and cfg.model.path not in POLICIES:
-        raise ConfigError(f"model.path={cfg.model.path!r} is not a scripted policy; choose from {sorted(POLICIES)}")
-
-
-def _validate_suite(data: DictConfig) -> None:
-    from harness.suites import SUITES
-
-    if data.name not in SUITES:
-        raise ConfigError(f"data.name={data.name!r} is not a registered suite; choose from {sorted(SUITES)}")
-    suite = SUITES[data.name]
-    if data.reward not in suite.reward_kinds:
-        raise ConfigError(f"data.reward={data.reward!r} is not a reward of suite {data.name}; "
-                          f"choose from {list(suite.reward_kinds)}")
-    accepted = set(inspect.signature(suite.__init__).parameters) - {"self", "kw", "reward"}
-    accepted |= {"judge"} if "judge" in suite.reward_kinds else set()
-    unknown = sorted(set(data.params) - accepted)
-    if unknown:
-        raise ConfigError(f"data.params.{unknown[0]} is not a parameter of suite {data.name}; "
-                          f"valid: {sorted(accepted)}")
-    if data.reward == "judge":
-        judge_config(data.params.get("judge"))
-    elif data.params.get("judge") is not None:
-        raise ConfigError(f"data.params.judge is set, but data.reward={data.reward}: set data.reward=judge "
-                          "or drop the judge")
-
-
-def judge_config(raw: Any) -> JudgeConfig:
-    """``data.params.judge`` as a checked :class:`JudgeConfig`; a :class:`ConfigError` names what is wrong."""
-    from harness.judge import JUDGES
-    from harness.optional import MissingExtraError
-
-    if raw is None:
-        raise ConfigError("data.reward=judge needs a judge: data.params.judge.{kind,model,url,...}, or a preset "
-                          "from conf/judge/ (e.g. +judge=openai_local)")
-    schema = OmegaConf.structured(JudgeConfig)
-    OmegaConf.set_struct(schema, True)
     try:
-        cfg = OmegaConf.to_object(OmegaConf.merge(schema, raw))
+        return OmegaConf.to_object(OmegaConf.merge(schema, OmegaConf.load(path)))
     except OmegaConfBaseException as e:
-        raise ConfigError(f"invalid judge key 'data.params.judge.{getattr(e, 'full_key', '?')}': "
-                          f"{str(e).splitlines()[0]}; valid keys: {sorted(schema)}") from None
-    if cfg.kind not in JUDGES:
-        raise ConfigError(f"data.params.judge.kind={cfg.kind!r} is not one of {sorted(JUDGES)}")
-    try:
-        fields = {name for _, name, _, _ in string.Formatter().parse(cfg.prompt or JUDGE_PROMPT) if name is not None}
-    except ValueError as e:
-        raise ConfigError(f"data.params.judge.prompt is not a valid template ({e})") from None
-    if "answer" not in fields or not fields <= {"question", "gold", "answer"}:
-        raise ConfigError(f"data.params.judge.prompt has the fields {sorted(fields)}: it must use {{answer}} and may "
-                          "use {question} and {gold}, nothing else (write literal braces as {{ and }})")
-    for key in ("max_tokens", "batch_size"):
-        if getattr(cfg, key) < 1:
-            raise ConfigError(f"data.params.judge.{key}={getattr(cfg, key)} must be >= 1")
-    try:
-        JUDGES[cfg.kind].check(cfg)
-    except (ValueError, MissingExtraError) as e:
-        raise ConfigError(f"data.params.judge: {e}") from None
-    return cfg
-
-
-def _require_extra(module: str, feature: str) -> None:
-    """A config error naming the pip extra when ``feature`` needs ``module`` and it is not installed."""
-    from harness.optional import MissingExtraError, require
-
-    try:
-        require(module, feature)
-    except MissingExtraError as e:
-        raise ConfigError(str(e)) from None
-
-
-def _validate_scale(cfg: DictConfig) -> None:
-    """Real models, real data and scale-out (issue 5): prompt format, data files, vLLM rollouts."""
-    from harness.suites import SUITES
-    from harness.suites.files import FileSuite
-
-    if cfg.model.kind != "hf" and (cfg.model.prompt.system is not None or cfg.model.prompt.enable_thinking is not None):
-        raise ConfigError(f"model.prompt.* sets a real model's chat template (model.kind=hf); model={cfg.model.name} "
-                          f"is kind={cfg.model.kind}, whose prompt format is fixed")
-    d = cfg.data
-    local = {"data.path": d.path, "data.train_file": d.train_file, "data.test_file": d.test_file}
-    if not issubclass(SUITES[d.name], FileSuite):
-        given = [k for k, v in local.items() if v is not None]
-        if given:
-            raise ConfigError(f"{given[0]} is for file-backed suites; {d.name} generates its items")
-    elif d.path is not None:
-        for split in ("train", "test"):
-            file = SUITES[d.name].data_file(split, d)
-            if not file.is_file():
-                raise ConfigError(f"data.{split}_file: {file} does not exist (data.path={d.path}); "
-                                  f"{SUITES[d.name].files_hint}")
-    t = cfg.train
-    if t.vllm_mode not in ("colocate", "server"):
-        raise ConfigError(f"train.vllm_mode={t.vllm_mode!r} is not one of ['colocate', 'server']")
-    if not 0.0 < t.vllm_gpu_memory_utilization <= 1.0:
-        raise ConfigError(f"train.vllm_gpu_memory_utilization={t.vllm_gpu_memory_utilization} must be in (0, 1]")
-    if t.use_vllm:
-        _require_extra("vllm", "train.use_vllm=true")
+        raise ConfigError(f"{path}: {str(e).splitlines()[0]}") from None

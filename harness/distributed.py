@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 from typing import TypeVar
 
+from harness.config import ConfigError
+
 T = TypeVar("T")
 
 #: what torchrun / accelerate launch tell a process about the group; cleared when the main one leaves it
@@ -60,8 +62,6 @@ def main_value(value: T) -> T:
 def per_process(total: int, what: str) -> int:
     """Each process's share of a per-step budget (``train.*`` budgets count the whole step)."""
     if total % world_size():
-        from harness.config import ConfigError
-
         raise ConfigError(f"{what} = {total} per optimizer step does not split evenly over the {world_size()} "
                           "launched processes; make it a multiple of --num_processes")
     return total // world_size()

@@ -7,6 +7,9 @@ verdict is a function of its prompt. Verdicts are cached per (question, answer) 
 and one judge object serves every suite built with the same judge config (:func:`get_judge`), so
 training and evaluation of a run never ask twice. Models load on the first verdict, not before.
 
+The judge's configuration (:class:`JudgeConfig`, checked by :func:`judge_config`) and its default
+prompt (:data:`JUDGE_PROMPT`) are defined here, beside the judge.
+
 Errors are never a score: an endpoint that cannot be reached, a failing request, or a reply with
 no verdict raises :class:`JudgeError` (the run fails, naming the judge and the reply), because a
 silent 0 would look like a wrong answer. Which answers reach the judge at all is the suite's call
@@ -23,15 +26,23 @@ import dataclasses
 import json
 import os
 import re
+import string
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
-from harness.config import JUDGE_PROMPT, JudgeConfig
-from harness.optional import require
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-JUDGES: dict[str, type[Judge]] = {}
+from harness.config import ConfigError
+from harness.hub import resolve
+from harness.optional import MissingExtraError, require
+from harness.registry import Registry
+
+JUDGES: Registry[type[Judge]] = Registry("judge kind")
 YES = {"yes", "correct", "true", "right"}
 NO = {"no", "incorrect", "false", "wrong"}
 FIRST_WORD = re.compile(r"[A-Za-z]+|\d*\.?\d+")
@@ -42,11 +53,38 @@ class JudgeError(RuntimeError):
     """A judge could not give a verdict: its endpoint or model failed, or its reply has no verdict."""
 
 
+JUDGE_PROMPT = """You are grading an answer to a question against the accepted gold answers.
+The answer is correct if it means the same as one of the gold answers (ignore case, punctuation,
+articles and wording that does not change what it names); it is wrong if it names something else,
+names several candidates, or says nothing.
+Question: {question}
+Gold answers: {gold}
+Answer: {answer}
+Is the answer correct? Reply with one word: yes or no."""
+
+
+@dataclass
+class JudgeConfig:
+    """An LLM judge of GQA answers: the reward ``data.reward=judge`` (harness.judge), set as ``data.params.judge``.
+
+    It lives in the suite's parameters because the suite is the one place that defines the reward: the
+    RL trainer and lm-eval's scorer (which rebuilds the suite from each task row) see the same judge.
+    """
+
+    kind: str = "hf"  # hf (a causal LM through transformers, in this process) | openai (an OpenAI-compatible endpoint)
+    model: str | None = None  # hf: hub id or local folder; openai: the model name the endpoint serves
+    url: str | None = None  # openai: the endpoint's base URL, e.g. http://localhost:8000/v1 (vllm serve)
+    api_key_env: str | None = None  # openai: the env var holding the API key (null: none needed, e.g. local vLLM)
+    # the template: fields {question}, {gold} (the aliases, ' | '-joined) and {answer}; null: JUDGE_PROMPT
+    prompt: str | None = None
+    max_tokens: int = 8  # the verdict's budget: the verdict is the first word of the reply
+    batch_size: int = 16  # hf: prompts per generate call; openai: requests in flight at once
+    device: str = "cpu"  # hf: cpu | cuda
+    timeout_s: float = 60.0  # openai: per request (the client retries twice before it gives up)
+
+
 def register_judge(kind: str):
-    def add(cls: type[Judge]) -> type[Judge]:
-        JUDGES[kind] = cls
-        return cls
-    return add
+    return JUDGES.register(kind)
 
 
 def parse_verdict(reply: str) -> float:
@@ -128,8 +166,6 @@ class HFJudge(Judge):
     def _load(self) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
-        from harness.models import resolve
-
         folder = resolve(self.cfg.model, key="data.params.judge.model")
         self.tokenizer = AutoTokenizer.from_pretrained(folder, padding_side="left")
         if self.tokenizer.pad_token is None:
@@ -208,3 +244,33 @@ def _judge(cfg_json: str) -> Judge:
     cfg = JudgeConfig(**json.loads(cfg_json))
     return JUDGES[cfg.kind](cfg)
 
+
+def judge_config(raw: Any) -> JudgeConfig:
+    """``data.params.judge`` as a checked :class:`JudgeConfig`; a :class:`ConfigError` names what is wrong."""
+    if raw is None:
+        raise ConfigError("data.reward=judge needs a judge: data.params.judge.{kind,model,url,...}, or a preset "
+                          "from conf/judge/ (e.g. +judge=openai_local)")
+    schema = OmegaConf.structured(JudgeConfig)
+    OmegaConf.set_struct(schema, True)
+    try:
+        cfg = OmegaConf.to_object(OmegaConf.merge(schema, raw))
+    except OmegaConfBaseException as e:
+        raise ConfigError(f"invalid judge key 'data.params.judge.{getattr(e, 'full_key', '?')}': "
+                          f"{str(e).splitlines()[0]}; valid keys: {sorted(schema)}") from None
+    if cfg.kind not in JUDGES:
+        raise ConfigError(f"data.params.judge.kind={cfg.kind!r} is not one of {sorted(JUDGES)}")
+    try:
+        fields = {name for _, name, _, _ in string.Formatter().parse(cfg.prompt or JUDGE_PROMPT) if name is not None}
+    except ValueError as e:
+        raise ConfigError(f"data.params.judge.prompt is not a valid template ({e})") from None
+    if "answer" not in fields or not fields <= {"question", "gold", "answer"}:
+        raise ConfigError(f"data.params.judge.prompt has the fields {sorted(fields)}: it must use {{answer}} and may "
+                          "use {question} and {gold}, nothing else (write literal braces as {{ and }})")
+    for key in ("max_tokens", "batch_size"):
+        if getattr(cfg, key) < 1:
+            raise ConfigError(f"data.params.judge.{key}={getattr(cfg, key)} must be >= 1")
+    try:
+        JUDGES[cfg.kind].check(cfg)
+    except (ValueError, MissingExtraError) as e:
+        raise ConfigError(f"data.params.judge: {e}") from None
+    return cfg

@@ -152,6 +152,8 @@ class RunResult:
     seed: int
     model: str
     sweep: str
+    # what the analysis shows of the method (harness.methods.registry.Display): order, style, role
+    method_info: dict[str, Any] = field(default_factory=dict)
     budget: Budget = field(default_factory=Budget)
     metrics: dict[str, float] = field(default_factory=dict)
     # answerers (ladder order), the ladder and the λ grid behind the thinking-quality metrics

@@ -1,4 +1,4 @@
-"""The only orchestrator: base checkpoint -> method.train -> evaluate -> write results.
+"""The only orchestrator: base checkpoint (the model kind) -> method.train -> evaluate -> write results.
 
 One call of :func:`run` is one job: it writes everything into ``run_dir`` (see README, "Outputs").
 Under ``accelerate launch`` every process trains and only the main one writes and evaluates
@@ -19,20 +19,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import transformers
-from transformers import AutoTokenizer
 
 from harness import distributed
 from harness.config import Config, DataConfig, data_config
-from harness.evaluation.lm_eval_bridge import EvalModel
 from harness.evaluation.pipeline import evaluate_suites
-from harness.methods import TrainContext, TrainOutput, get_trainer
-from harness.methods.base import TRAINER_DIR, checkpoint_step, prepare_trainer_dir
-from harness.micro.tokenizer import build_tokenizer
+from harness.methods import get_method
+from harness.methods.training import TRAINER_DIR, TrainContext, TrainOutput, checkpoint_step, prepare_trainer_dir
+from harness.models import Base, get_kind
 from harness.results import (
     RESULTS_FILE,
     Budget,
     RunResult,
-    hash_checkpoint,
     hash_run_config,
     hash_strings,
     read_json,
@@ -46,20 +43,6 @@ from harness.tracking import Tracker
 
 log = logging.getLogger(__name__)
 LOCK_FILE = ".lock"
-
-
-def base_checkpoint(cfg: Config) -> Path:
-    if cfg.model.kind == "micro":
-        from harness.micro.build import ensure_micro_model
-
-        return ensure_micro_model(cfg.model.micro, cfg.cache_dir)
-    from harness.methods.span_mask import ThinkEnd
-    from harness.models import prepare_base
-
-    base = prepare_base(cfg.model, cfg.cache_dir)
-    if cfg.method.stage1_frac > 0 or cfg.method.stage2 != "full":
-        ThinkEnd(AutoTokenizer.from_pretrained(base))  # START must find the end of thinking: fail before training
-    return base
 
 
 def run(cfg: Config, run_dir: Path) -> RunResult:
@@ -79,6 +62,7 @@ def run(cfg: Config, run_dir: Path) -> RunResult:
     resume = distributed.main_value(prepare_trainer_dir(run_dir / TRAINER_DIR, resume=interrupted) if main else None)
     result = RunResult(status="running", method=cfg.method.name, data=cfg.data.name, algo=cfg.algo.name,
                        seed=cfg.seed, model=cfg.model.name, sweep=cfg.sweep_name, config_hash=config_hash,
+                       method_info=dataclasses.asdict(get_method(cfg.method.name).display),
                        resumed_from_step=None if resume is None else checkpoint_step(resume))
     if resume is not None:
         log.info("%s: resuming training from %s", run_dir.name, resume)
@@ -116,30 +100,25 @@ def _run(cfg: Config, run_dir: Path, result: RunResult, tracker: Tracker) -> Non
         write_jsonl(run_dir / "data" / "train.jsonl", [it.to_json() for it in train_items])
     prompt_ids_hash = hash_strings(sorted(it.question for it in train_items))
 
-    if cfg.model.kind == "scripted":  # a policy with known behaviour: nothing to load or train
-        tokenizer = build_tokenizer()
-        policy = EvalModel.scripted("policy", cfg.model.path)
-        result.checkpoint = f"scripted:{cfg.model.path}"
-        result.budget = Budget(base_checkpoint_hash=hash_strings(["scripted", cfg.model.path]),
-                               prompt_ids_hash=prompt_ids_hash)
-    else:
-        base = base_checkpoint(cfg)
-        tokenizer = AutoTokenizer.from_pretrained(base)
-        result.budget = Budget(base_checkpoint_hash=hash_checkpoint(base), prompt_ids_hash=prompt_ids_hash)
-        trained = _train(cfg, suite, train_items, Path(base), run_dir, tokenizer, tracker)
-        result.checkpoint = str(trained.checkpoint)
+    method, kind = get_method(cfg.method.name), get_kind(cfg.model.kind)
+    base = kind.prepare(cfg)
+    result.budget = Budget(base_checkpoint_hash=base.hash, prompt_ids_hash=prompt_ids_hash)
+    result.checkpoint, checkpoint = base.label, base.path
+    if method.trains:
+        trained = _train(cfg, suite, train_items, base, run_dir, tracker)
+        result.checkpoint, checkpoint = str(trained.checkpoint), trained.checkpoint
         result.budget.optimizer_steps = trained.optimizer_steps
         result.budget.completions_sampled = trained.completions_sampled
         result.budget.tokens_generated = trained.tokens_generated
         result.budget.wall_time_s = trained.earlier_attempts_s  # (this attempt's time is added at the end)
-        policy = EvalModel.of("policy", trained.checkpoint, cfg)
+    policy = kind.policy(cfg, checkpoint)
 
     if not distributed.is_main_process():
         log.info("%s: training done; the main process evaluates", distributed.describe())
         return
     distributed.leave_process_group()
-    evaluation = evaluate_suites(cfg, [(cfg.data, suite, test_items), *_extra_suites(cfg)], policy, tokenizer,
-                                 run_dir, policy_trained=cfg.method.trainer != "none")
+    evaluation = evaluate_suites(cfg, [(cfg.data, suite, test_items), *_extra_suites(cfg)], policy, base.tokenizer,
+                                 run_dir, policy_trained=method.trains)
     write_text(run_dir / "lm_eval_command.txt",
                "".join(f"# {label}\n{command}\n" for label, command in evaluation.commands))
     write_jsonl(run_dir / "samples.jsonl", evaluation.records)
@@ -161,12 +140,10 @@ def _extra_suites(cfg: Config) -> list[tuple[DataConfig, Suite, list[Item]]]:
     return out
 
 
-def _train(cfg: Config, suite, train_items, base: Path, run_dir: Path, tokenizer, tracker: Tracker) -> TrainOutput:
-    if cfg.method.trainer == "none":
-        return TrainOutput(checkpoint=base)
-    ctx = TrainContext(cfg=cfg, suite=suite, train_items=train_items, base_path=base, run_dir=run_dir,
-                       tokenizer=tokenizer)
-    trained = get_trainer(cfg.method.trainer)(ctx)
+def _train(cfg: Config, suite, train_items, base: Base, run_dir: Path, tracker: Tracker) -> TrainOutput:
+    ctx = TrainContext(cfg=cfg, suite=suite, train_items=train_items, base_path=base.path, run_dir=run_dir,
+                       tokenizer=base.tokenizer)
+    trained = get_method(cfg.method.name).train(ctx)
     tracker.log_curve(trained.curve)
     return trained
 

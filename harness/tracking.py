@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import Config
+from harness.results import hash_run_config, hash_strings
 
 #: sample-table columns shown first (when present); every other column follows in name order
 LEADING_COLUMNS = ("id", "gold", "thinking", "answer", "acc", "reward", "nothink_answer", "nothink_acc", "completion")
@@ -34,8 +35,6 @@ def sample_columns(records: list[dict[str, Any]]) -> list[str]:
 
 def wandb_run_id(cfg: Config, run_dir: Path) -> str:
     """The same for every attempt of one run (same folder, same config), another for anything else."""
-    from harness.results import hash_run_config, hash_strings
-
     return f"{hash_run_config(cfg)}-{hash_strings([str(Path(run_dir).resolve())])[:8]}"
 
 

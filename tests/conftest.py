@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from harness.__main__ import CONF_DIR
-from harness.config import register_configs, validate
+from harness.config import CONF_DIR, register_configs
+from harness.validate import validate
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
@@ -43,7 +43,7 @@ def char_tokenizer(chars: str, bpe_corpus: list[str] | None = None):
 
 def compose_cfg(overrides: list[str]):
     register_configs()
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name="config", overrides=overrides, return_hydra_config=False)
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from harness.config import ConfigError, validate
+from harness.config import ConfigError
 from harness.evaluation.builtin_tasks import think_end_token, thinking_stripped, unknown_tasks
-from harness.micro.tokenizer import THINK_CLOSE, build_tokenizer
+from harness.micro.tokenizer import build_tokenizer
+from harness.suites.format import THINK_CLOSE
+from harness.validate import validate
 from tests.conftest import compose_cfg
 
 

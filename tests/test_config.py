@@ -8,8 +8,8 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ValidationError
 
-from harness.__main__ import CONF_DIR
-from harness.config import ConfigError, validate
+from harness.config import CONF_DIR, ConfigError
+from harness.validate import validate
 from tests.conftest import compose_cfg, run_harness
 
 GROUPS = ["method", "algo", "model", "data", "eval", "logger", "train"]
@@ -67,7 +67,7 @@ def test_added_unknown_key_fails_in_validation(override, key, valid):
 
 
 @pytest.mark.parametrize("overrides,match", [
-    (["method=sft", "method.stage1_frac=0.5"], "START options"),
+    (["method=sft", "method.stage1_frac=0.5"], "option of method start, which method=sft does not read"),
     (["method=start", "method.stage2=half"], "method.stage2"),
     (["method=rl", "train.num_generations=1"], "num_generations"),
     (["data=micro_gqa", "+data.params.shortcut_pp=0.3"], "shortcut_pp"),

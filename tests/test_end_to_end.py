@@ -11,8 +11,8 @@ import subprocess
 import pytest
 from transformers import AutoModelForCausalLM
 
-from harness.config import validate
 from harness.results import hash_checkpoint, read_json
+from harness.validate import validate
 from tests.conftest import ROOT, TINY, compose_cfg, run_harness
 
 
@@ -105,7 +105,7 @@ def test_gradient_checkpointing_changes_no_number(tmp_path, cache_dir, tiny_base
 
 
 def test_gradient_checkpointing_default_is_on_for_hf_models_only(tmp_path):
-    from harness.methods.base import TrainContext, training_args
+    from harness.methods.training import TrainContext, training_args
 
     def resolved(*overrides: str) -> bool:
         cfg = validate(compose_cfg([*TINY, "eval.answerers=[]", *overrides]))

@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness.config import ConfigError, JudgeConfig, validate
-from harness.judge import JUDGES, Judge, JudgeError, _judge, get_judge, parse_verdict
+from harness.config import ConfigError
+from harness.judge import JUDGES, Judge, JudgeConfig, JudgeError, _judge, get_judge, parse_verdict
 from harness.suites import get_suite
 from harness.suites.format import parse_completion, render_completion
+from harness.validate import validate
 from tests.conftest import compose_cfg, run_harness
 
 TEMPLATE = "{question} ## {gold} ## {answer}"  # what the scripted judge reads back
@@ -205,7 +206,7 @@ def test_hf_judge_generates_greedily_in_batches(tmp_path):
 
 
 def test_hf_judge_model_not_found_names_the_judge_key():
-    from harness.models import ModelUnavailableError
+    from harness.hub import ModelUnavailableError
 
     with pytest.raises(ModelUnavailableError, match=r"data.params.judge.model='/no/such/judge' is not a folder"):
         get_judge(JudgeConfig(kind="hf", model="/no/such/judge")).verdicts([("q", ["a"], "b")])

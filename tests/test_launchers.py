@@ -14,9 +14,9 @@ from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
-from harness.__main__ import CONF_DIR
-from harness.config import ConfigError, register_configs, validate
+from harness.config import CONF_DIR, ConfigError, register_configs
 from harness.optional import MissingExtraError, RequireExtra, installed, require
+from harness.validate import validate
 from tests.conftest import ROOT, TINY, compose_cfg
 
 SWEEPS = sorted(p.stem for p in (Path(CONF_DIR) / "sweep").glob("*.yaml"))
@@ -25,7 +25,7 @@ SLURM = ["hydra/launcher=slurm"]
 
 def compose_with_hydra(overrides: list[str]):
     register_configs()
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name="config", overrides=overrides, return_hydra_config=True)
 
 
@@ -49,7 +49,7 @@ def sweep_jobs(params) -> list[list[str]]:
 def test_every_job_of_every_sweep_composes_and_validates(sweep):
     """The dry run of a sweep: what each of its jobs would run with, without running it."""
     register_configs()
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         hydra_cfg = compose(config_name="config", overrides=[f"+sweep={sweep}"], return_hydra_config=True).hydra
         jobs = sweep_jobs(hydra_cfg.sweeper.params)
         assert jobs

@@ -6,10 +6,10 @@ import dataclasses
 
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from harness.config import validate
 from harness.micro.build import config_hash, ensure_micro_model
-from harness.micro.tokenizer import TAGS
 from harness.results import read_json
+from harness.suites.format import TAGS
+from harness.validate import validate
 from tests.conftest import TINY, compose_cfg
 
 

@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from harness.config import ConfigError, validate
+from harness.config import ConfigError
+from harness.hub import ModelUnavailableError, resolve
 from harness.micro.tokenizer import build_tokenizer
-from harness.models import ModelUnavailableError, prepare_base, resolve
+from harness.models import get_kind
+from harness.models.hf import prepare_base
 from harness.prompts import bake_chat_template, format_prompt
 from harness.results import hash_checkpoint
-from harness.run import base_checkpoint
+from harness.validate import validate
 from tests.conftest import char_tokenizer, compose_cfg, run_harness
 from tests.test_real_data import DATA, needs_data
 
@@ -74,8 +76,8 @@ def test_baked_template_sets_system_and_thinking_switch():
 def test_local_folder_stands_in_for_a_hub_model(local_model, tmp_path):
     cfg = validate(compose_cfg(["model=qwen3-0.6b", f"model.path={local_model}", f"cache_dir={tmp_path}",
                                 *NO_MICRO_EVAL]))
-    base = base_checkpoint(cfg)
-    assert base.parent == tmp_path / "models" and base_checkpoint(cfg) == base  # prepared once, then reused
+    base = get_kind("hf").prepare(cfg).path
+    assert base.parent == tmp_path / "models" and get_kind("hf").prepare(cfg).path == base  # prepared once, then reused
     prompt = format_prompt(AutoTokenizer.from_pretrained(base), "2+2?")
     assert prompt.startswith(f"<|im_start|>system\n{cfg.model.prompt.system}<|im_end|>\n")
     assert prompt.endswith("<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n")
@@ -95,7 +97,7 @@ def test_unreachable_hub_id_gives_a_clear_error(monkeypatch):
     cfg = validate(compose_cfg(["model=qwen2.5-0.5b-instruct", "model.path=starbench-tests/no-such-model",
                                 *NO_MICRO_EVAL]))
     with pytest.raises(ModelUnavailableError) as e:
-        base_checkpoint(cfg)
+        get_kind("hf").prepare(cfg)
     message = str(e.value)
     assert "model.path='starbench-tests/no-such-model'" in message and "HF_HUB_OFFLINE=1" in message
     assert "hf download starbench-tests/no-such-model" in message and "model.path=<that folder>" in message
@@ -131,7 +133,7 @@ def test_unavailable_model_in_a_sweep_is_a_failed_run(tmp_path, monkeypatch):
 
 def test_start_refuses_a_tokenizer_that_cannot_spell_the_end_of_thinking(tmp_path):
     from harness.micro.tokenizer import CHARSET
-    from harness.run import base_checkpoint
+    from harness.run import run
 
     folder = tmp_path / "no_angle_brackets"  # '<' and '>' are not in its vocabulary: '</think>' cannot be found
     tokenizer = char_tokenizer(CHARSET)
@@ -139,10 +141,14 @@ def test_start_refuses_a_tokenizer_that_cannot_spell_the_end_of_thinking(tmp_pat
     LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
                                  num_attention_heads=2, num_key_value_heads=2)).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    common = ["model=qwen2.5-0.5b-instruct", f"model.path={folder}", *NO_MICRO_EVAL, f"cache_dir={tmp_path}"]
+    common = ["model=qwen2.5-0.5b-instruct", f"model.path={folder}", *NO_MICRO_EVAL, f"cache_dir={tmp_path}",
+              "logger=none", "train.steps=1", "train.prompts_per_step=2", "train.num_generations=2",
+              "train.max_completion_length=4", "eval.max_gen_toks=4", "eval.truncation=[]", "threads=1",
+              "data.n_test=2"]
     with pytest.raises(ValueError, match="cannot locate the end of thinking '</think>'"):
-        base_checkpoint(validate(compose_cfg([*common, "method=start"])))  # before any training
-    base_checkpoint(validate(compose_cfg([*common, "method=rl"])))  # rl needs no marker
+        run(validate(compose_cfg([*common, "method=start"])), tmp_path / "start")
+    assert not (tmp_path / "start" / "curve.jsonl").exists()  # it failed before any training step
+    assert run(validate(compose_cfg([*common, "method=rl"])), tmp_path / "rl").status == "ok"  # rl needs no marker
 
 
 def test_prompt_format_is_for_real_models_only():

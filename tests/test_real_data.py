@@ -9,11 +9,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness.config import ConfigError, validate
+from harness.config import ConfigError
 from harness.suites import get_suite
 from harness.suites.files import DataUnavailableError
 from harness.suites.format import parse_completion, render_completion
 from harness.suites.gsm8k import gsm8k_correct
+from harness.validate import validate
 from tests.conftest import ROOT, compose_cfg, run_harness
 
 DATA = ROOT.parent / "shared" / "data" / "external"

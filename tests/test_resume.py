@@ -24,10 +24,10 @@ import torch
 from transformers import AutoModelForCausalLM
 
 import harness.run
-from harness.config import validate
-from harness.methods.base import RESUME_STATE, TRAINER_DIR, checkpoint_step, last_checkpoint
+from harness.methods.training import RESUME_STATE, TRAINER_DIR, checkpoint_step, last_checkpoint
 from harness.results import hash_checkpoint, hash_run_config, read_json, write_json
 from harness.run import run
+from harness.validate import validate
 from tests.conftest import ROOT, TINY, compose_cfg, run_harness
 
 # TINY with a warm start long enough that RL completions close their thinking and some groups have
@@ -133,7 +133,8 @@ def test_a_run_that_failed_after_training_resumes_at_its_last_step(tmp_path, cac
     from transformers import AutoTokenizer, set_seed
     from trl import SFTTrainer
 
-    from harness.methods import TrainContext, get_trainer
+    from harness.methods import get_method
+    from harness.methods.training import TrainContext
     from harness.suites import get_suite
 
     cfg = validate(compose_cfg([*TINY, f"cache_dir={cache_dir}", "method=sft", "train.steps=3"]))
@@ -141,12 +142,12 @@ def test_a_run_that_failed_after_training_resumes_at_its_last_step(tmp_path, cac
     ctx = TrainContext(cfg=cfg, suite=suite, train_items=suite.items("train", 6, random.Random(0), cfg.data),
                        base_path=tiny_base, run_dir=tmp_path, tokenizer=AutoTokenizer.from_pretrained(tiny_base))
     set_seed(cfg.seed)
-    first = get_trainer("sft")(ctx)
+    first = get_method("sft").train(ctx)
     weights = hash_checkpoint(first.checkpoint)
     assert last_checkpoint(tmp_path / TRAINER_DIR) == tmp_path / TRAINER_DIR / "checkpoint-3"
 
     monkeypatch.setattr(SFTTrainer, "training_step", lambda *a, **k: pytest.fail("trained again"))
-    again = get_trainer("sft")(ctx)
+    again = get_method("sft").train(ctx)
     assert hash_checkpoint(again.checkpoint) == weights != hash_checkpoint(tiny_base)
     assert again.curve == first.curve and again.optimizer_steps == 3
 

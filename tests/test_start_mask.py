@@ -12,9 +12,9 @@ from datasets import Dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl import GRPOConfig, GRPOTrainer
 
-from harness.methods.rl import SpanMaskedGRPOTrainer
-from harness.methods.span_mask import ThinkEnd, span_for_step, span_mask
-from harness.micro.tokenizer import CHARSET, THINK_CLOSE
+from harness.methods.start import SpanMaskedGRPOTrainer, ThinkEnd, span_for_step, span_mask
+from harness.micro.tokenizer import CHARSET
+from harness.suites.format import THINK_CLOSE
 from tests.conftest import char_tokenizer
 
 COMPLETIONS = ["<think>Abe=47</think><answer>47</answer>", "<think>Abe=Bob=12</think><answer>1</answer>",

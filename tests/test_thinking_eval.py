@@ -17,13 +17,14 @@ import pytest
 import yaml
 from hydra.errors import ConfigCompositionException
 
-from harness.config import ConfigError, validate
+from harness.config import ConfigError
 from harness.evaluation.metrics import aggregate
 from harness.evaluation.pipeline import truncate
 from harness.micro.tokenizer import build_tokenizer
 from harness.results import read_json
 from harness.run import run
 from harness.suites.format import forced_answer_prefill
+from harness.validate import validate
 from tests.conftest import ROOT, compose_cfg
 
 N_TEST = 40
@@ -193,7 +194,7 @@ def test_scripted_evaluation_reproduces_through_the_cli(runs, tmp_path):
     subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True, timeout=600)
     cli = json.loads(next((tmp_path / "cli").rglob("results_*.json")).read_text())["results"]
     assert cli["micro_gqa"]["reward,none"] == metrics(runs, "hedger")["reward"]
-    assert cli["micro_gqa"]["hedge_rate,none"] == 1.0
+    assert cli["micro_gqa"]["hedged,none"] == 1.0
 
 
 def test_truncation_keeps_the_first_tokens_of_the_thinking():

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import validate
 from harness.results import Budget, RunResult
 from harness.tracking import Tracker, sample_columns, wandb_run_id
+from harness.validate import validate
 from tests.conftest import TINY, compose_cfg, run_harness
 
 

@@ -9,7 +9,7 @@ import math
 import pytest
 from transformers import TrainerControl, TrainerState, TrainingArguments
 
-from harness.methods.base import RESUME_STATE, CurveLogger, NonFiniteLossError
+from harness.methods.training import RESUME_STATE, CurveLogger, NonFiniteLossError
 from harness.results import write_json
 
 

@@ -17,13 +17,13 @@ from typing import Any
 
 import yaml
 
+from harness.evaluation.metrics import higher_is_better
 from harness.results import write_text
 from harness.suites.format import ANSWER_CLOSE
 
 UTILS_PY = ("from harness.evaluation.task_utils import (  # noqa: F401\n"
             "    process_results, process_results_forced)\n")
-LOWER_IS_BETTER = ("no_think_close", "empty_think", "empty_answer", "invalid_text", "answer_shortcut", "hedge_rate")
-SCRIPTED_LM = "starbench-scripted"
+SCRIPTED_LM = "starbench-scripted"  # registered by harness.evaluation.scripted
 
 
 @dataclass(frozen=True)
@@ -46,15 +46,9 @@ class EvalModel:
         extra = f",{cfg.eval.backend_args}" if cfg.eval.backend_args else ""
         return cls(label, cfg.eval.backend, f"pretrained={path},dtype={cfg.dtype}{extra}", cfg.device)
 
-    @classmethod
-    def scripted(cls, label: str, policy: str) -> EvalModel:
-        return cls(label, SCRIPTED_LM, f"policy={policy}")
-
     def load(self, batch_size: int):
         """Instantiate the lm-eval model once; it is reused for every evaluation of this model."""
         from lm_eval.api.registry import get_model
-
-        import harness.evaluation.scripted  # noqa: F401  (registers SCRIPTED_LM)
 
         placement = {} if self.lm_name == "vllm" else {"device": self.device}  # (vLLM places itself)
         return get_model(self.lm_name).create_from_arg_string(
@@ -83,7 +77,7 @@ class TaskSpec:
             "doc_to_target": "gold",
             "generation_kwargs": {"until": [ANSWER_CLOSE], "do_sample": False, "max_gen_toks": self.max_gen_toks},
             "process_results": f"!function utils.{self.hook}",
-            "metric_list": [{"metric": m, "aggregation": "mean", "higher_is_better": m not in LOWER_IS_BETTER}
+            "metric_list": [{"metric": m, "aggregation": "mean", "higher_is_better": higher_is_better(m)}
                             for m in self.metrics],
             "metadata": {"version": 1},
         }

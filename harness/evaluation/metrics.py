@@ -1,26 +1,125 @@
-"""Run-level thinking-quality metrics from per-item records: one definition, used by runs and analysis.
+"""The metric catalogue and the one definition of every run-level metric, used by runs and analysis.
 
-A run's ``samples.jsonl`` holds one record per test item (see ``docs/metrics.md`` for every column).
-:func:`aggregate` turns any list of such records into the run's metrics. It is
-:func:`aggregate_weighted` with every item counted once; the analysis bootstraps a metric by calling
-that with each replicate's item counts, so it gets exactly the definition the run used.
+**Catalogue.** Every metric is declared once in :data:`CATALOGUE`: its run-level name, its direction
+(higher or lower is better, or neither for a diagnostic), its group and one line saying what it
+measures, and the per-item column of ``samples.jsonl`` it is the mean of (or none, for a metric
+derived from others). The lm-eval bridge, the analysis tables and figures, the W&B report and the
+table in ``docs/metrics.md`` (``python -m harness.evaluation.metrics`` writes it) all read it.
+Adding a per-item metric: return it from the suite's ``classify`` (and list it in the suite's
+``mode_metrics``), and add its entry here.
 
-Per-item columns read here (0/1 unless noted):
-``acc``, ``reward`` (may be soft), ``no_think_close``, ``empty_think``, ``think_tokens`` (count),
-the suite's mode metrics, ``nothink_acc``, ``xgen_acc/<answerer>``, ``xgen_nothink_acc/<answerer>``,
-``p_trunc/<λ>``; every numeric column is averaged. :func:`item_flags` adds ``thinking_sufficient``
-and ``shortcut``, which the run writes beside them.
+**Definition.** A run's ``samples.jsonl`` holds one record per test item. :func:`aggregate` turns any
+list of such records into the run's metrics. It is :func:`aggregate_weighted` with every item counted
+once; the analysis resamples a metric by calling that with other item counts, so it gets exactly the
+definition the run used. Every numeric per-item column is averaged (under the name of the catalogue
+entry that reads it: the per-item flag ``hedged`` becomes ``hedge_rate``); :func:`item_flags` adds
+``thinking_sufficient`` and ``shortcut``, which the run writes beside them; the derived metrics are
+computed in :func:`aggregate_weighted`.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+GROUPS = {"accuracy": "Accuracy", "thinking": "Thinking quality", "format": "Format health", "cost": "Cost",
+          "mode": "Behaviour modes"}
+DIRECTIONS = ("higher", "lower", "neither")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One run-level metric; a name ending in ``/`` is a family (``xgen_gain/<answerer>``)."""
+
+    name: str
+    direction: str  # higher | lower (is better) | neither (a diagnostic, read beside others)
+    group: str  # a key of GROUPS
+    doc: str  # what it measures, one line
+    item: str | None  # the per-item column averaged into it; None: derived from other metrics
+
+    @property
+    def family(self) -> bool:
+        return self.name.endswith("/")
+
+
+def _mean(name: str, direction: str, group: str, doc: str, item: str | None = None) -> Metric:
+    return Metric(name, direction, group, doc, item or name)
+
+
+def _derived(name: str, direction: str, group: str, doc: str) -> Metric:
+    return Metric(name, direction, group, doc, None)
+
+
+#: every metric, in the order tables show them
+CATALOGUE: tuple[Metric, ...] = (
+    _mean("acc", "higher", "accuracy", "the answer is right (math-verify for math, normalised exact match against "
+          "any alias for QA)"),
+    _mean("reward", "higher", "accuracy", "the training reward on the test items (em, soft f1 or an LLM judge)"),
+    _mean("f1", "higher", "accuracy", "soft token F1 of the answer against the best alias"),
+    _mean("nothink_acc", "neither", "accuracy", "accuracy of the policy's answer forced after an empty thinking"),
+    _derived("thinking_gain", "higher", "thinking", "acc − nothink_acc: what the thinking adds to the answer"),
+    _derived("independence_rate", "lower", "thinking", "share of right answers also right after an empty thinking"),
+    _derived("xgen_score", "higher", "thinking", "mean xgen_gain over the answerer ladder (Cross-Generation)"),
+    _derived("shortcut_rate", "lower", "thinking", "share of right answers whose thinking a majority of the ladder "
+             "cannot turn into the gold answer"),
+    _mean("thinking_sufficient", "higher", "thinking", "a strict majority of the ladder reaches the gold answer "
+          "from (question, thinking)"),
+    _derived("trace", "neither", "thinking", "mean of p_trunc over the λ grid: the answer reached with a cut "
+             "thinking"),
+    _mean("xgen_acc/", "higher", "thinking", "answerer R's accuracy from (question, the policy's thinking)"),
+    _mean("xgen_nothink_acc/", "neither", "thinking", "answerer R's accuracy from (question, empty thinking)"),
+    _derived("xgen_gain/", "higher", "thinking", "xgen_acc/R − xgen_nothink_acc/R: what the thinking gives R"),
+    _mean("p_trunc/", "neither", "thinking", "the policy's accuracy when it answers after the first λ share of "
+          "its thinking's tokens"),
+    _mean("no_think_close", "lower", "format", "the thinking never closed within the token budget (scored wrong)"),
+    _mean("empty_think", "lower", "format", "the thinking is empty"),
+    _mean("empty_answer", "lower", "format", "the thinking closed and nothing follows it"),
+    _mean("invalid_text", "lower", "format", "the output holds undecodable bytes (U+FFFD) or lone surrogates"),
+    _mean("think_tokens", "neither", "cost", "tokens of thinking"),
+    _mean("mode_careful", "higher", "mode", "the thinking is the full careful derivation (micro world)"),
+    _mean("answer_follows", "higher", "mode", "the answer is the thinking's conclusion"),
+    _mean("answer_shortcut", "lower", "mode", "the answer is the surface cue (micro_gqa: where the subject lives)"),
+    _mean("hedge_rate", "lower", "mode", "the answer names more than one candidate", item="hedged"),
+)
+#: what follows the ``/`` of a family's members
+FAMILY_MEMBER = {"xgen_acc/": "<R>", "xgen_nothink_acc/": "<R>", "xgen_gain/": "<R>", "p_trunc/": "<λ>"}
+#: the metrics a run's closing log line and the analysis summary show first
+HEADLINE = ("acc", "thinking_gain", "xgen_score", "shortcut_rate")
 #: numeric per-item columns that are not averaged into a metric (flags are derived again from the ladder)
 NOT_METRICS = ("thinking_sufficient", "shortcut")
+
+
+def metric(name: str) -> Metric:
+    """The catalogue entry of a run-level metric name (a family member such as ``xgen_gain/micro-late`` too)."""
+    for m in CATALOGUE:
+        if name == m.name or (m.family and name.startswith(m.name)):
+            return m
+    raise KeyError(f"metric {name!r} is not in the catalogue (harness/evaluation/metrics.py); "
+                   f"known: {[m.name for m in CATALOGUE]}")
+
+
+def item_metric(column: str) -> Metric | None:
+    """The catalogue entry that averages the per-item ``column`` (None when none does)."""
+    for m in CATALOGUE:
+        if m.item is not None and (column == m.item or (m.family and column.startswith(m.item))):
+            return m
+    return None
+
+
+def run_name(column: str) -> str:
+    """The run-level name of the mean of per-item ``column`` (its own name unless the catalogue renames it)."""
+    m = item_metric(column)
+    return m.name if m is not None and not m.family else column
+
+
+def higher_is_better(name: str) -> bool:
+    """lm-eval's ``higher_is_better`` of a metric or per-item column (a diagnostic counts as higher)."""
+    m = item_metric(name) or metric(name)
+    return m.direction != "lower"
 
 
 def lam_key(lam: float) -> str:
@@ -70,7 +169,7 @@ def aggregate_weighted(columns: dict[str, np.ndarray], weights: np.ndarray, answ
         right = weights @ columns["acc"]
         return np.divide(weights @ (columns["acc"] * values), right, out=np.zeros_like(right), where=right > 0)
 
-    out = {k: mean(v) for k, v in columns.items()}
+    out = {run_name(k): mean(v) for k, v in columns.items()}
     if "nothink_acc" in columns:
         out["thinking_gain"] = out["acc"] - out["nothink_acc"]
         out["independence_rate"] = share_of_right(columns["nothink_acc"])
@@ -94,3 +193,18 @@ def aggregate(records: Sequence[dict[str, Any]], answerers: Sequence[str] = (), 
     columns = item_columns(records, ladder)
     metrics = aggregate_weighted(columns, np.ones(len(records)), answerers, ladder, lambdas)
     return {k: float(v) for k, v in metrics.items()}
+
+
+def catalogue_markdown() -> str:
+    """The catalogue as the Markdown table of ``docs/metrics.md`` (grouped, in catalogue order)."""
+    lines = ["| metric | group | better | what it measures | per-item column |", "| --- | --- | --- | --- | --- |"]
+    for group in GROUPS:
+        for m in (m for m in CATALOGUE if m.group == group):
+            member = FAMILY_MEMBER.get(m.name, "")
+            item = "—" if m.item is None else f"`{m.item}{member}`"
+            lines.append(f"| `{m.name}{member}` | {GROUPS[group].lower()} | {m.direction} | {m.doc} | {item} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(catalogue_markdown())

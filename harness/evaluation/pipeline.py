@@ -30,7 +30,6 @@ from tqdm.auto import tqdm
 
 from harness.config import Config, DataConfig, EvalConfig
 from harness.evaluation.answer_cache import AnswerCache, CallCache, cache_key, call_key
-from harness.evaluation.answerers import Answerer, resolve_answerers
 from harness.evaluation.builtin_tasks import run_builtin
 from harness.evaluation.lm_eval_bridge import (
     EvalModel,
@@ -41,6 +40,7 @@ from harness.evaluation.lm_eval_bridge import (
     write_task_files,
 )
 from harness.evaluation.metrics import aggregate, item_flags, lam_key
+from harness.models import Answerer, get_kind
 from harness.prompts import format_prompt
 from harness.results import read_jsonl, write_json, write_jsonl
 from harness.suites import Item, Suite
@@ -76,7 +76,7 @@ def evaluate_suites(cfg: Config, suites: list[tuple[DataConfig, Suite, list[Item
     ``policy_trained=False`` (the run did not train it: ``method=base``) lets every evaluation call
     come from, and go to, the cross-run cache (``eval.reuse_base_evals``).
     """
-    answerers = resolve_answerers(cfg, tokenizer)
+    answerers = [get_kind(a.kind).answerer(a, cfg, tokenizer) for a in cfg.eval.answerers]
     pool, cache = ModelPool(cfg.eval.batch_size), AnswerCache(cfg.cache_dir)
     calls = CallCache(cfg.cache_dir) if cfg.eval.reuse_base_evals and not policy_trained else None
     out = Evaluation({}, [], {"answerers": [a.config.name for a in answerers],

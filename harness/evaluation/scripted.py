@@ -27,6 +27,7 @@ import lm_eval.models  # noqa: F401  (lm-eval imports its built-in models only w
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 
+from harness.evaluation.lm_eval_bridge import SCRIPTED_LM
 from harness.evaluation.task_utils import suite_and_item
 from harness.suites import Item, Suite
 from harness.suites.format import ANSWER_OPEN, THINK_CLOSE, THINK_OPEN, render_completion
@@ -82,7 +83,7 @@ def cut_at_stop(text: str, until: list[str]) -> str:
     return text
 
 
-@register_model("starbench-scripted")
+@register_model(SCRIPTED_LM)
 class ScriptedLM(LM):
     """lm-eval model whose generations come from a scripted policy (``--model_args policy=<name>``)."""
 

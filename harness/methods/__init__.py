@@ -1,9 +1,12 @@
-"""Training methods, registered by trainer name (``method.trainer``): none, sft, rl.
+"""Methods (``method=<name>``), one module each, registered by name: base, sft, rl, start.
 
-``method=start`` is the ``rl`` trainer with a START span-mask schedule; ``method=base`` trains nothing.
+The interface is :class:`harness.methods.registry.Method`; shared training machinery (trainer
+arguments, the training curve, resumable checkpoints) is in :mod:`harness.methods.training`.
 """
 
-from harness.methods import rl, sft  # noqa: F401,E402  (registration)
-from harness.methods.base import TRAINERS, TrainContext, TrainOutput, get_trainer
+from harness.methods.registry import METHODS, Display, Method, get_method, register_method
+from harness.registry import import_submodules
 
-__all__ = ["TRAINERS", "TrainContext", "TrainOutput", "get_trainer"]
+import_submodules(__name__)
+
+__all__ = ["METHODS", "Display", "Method", "get_method", "register_method"]

@@ -1,8 +1,8 @@
-"""``rl`` (and START): TRL GRPOTrainer with the suite's verifier as reward.
+"""``rl``: TRL GRPOTrainer on the whole completion, with the suite's verifier as reward.
 
-``method=rl`` trains the whole completion. ``method=start`` uses the same trainer, reward and
-algorithm, and only changes which tokens carry loss, step by step (``span_mask``). The algorithm
-(GRPO, Dr. GRPO, DAPO, RLOO-style) is a config value mapped onto ``GRPOConfig``.
+``method=rl data=<math suite>`` is RLVR; on a GQA suite it is direct RL on GQA. The algorithm (GRPO,
+Dr. GRPO, DAPO, RLOO-style) is a config value mapped onto ``GRPOConfig``. ``method=start``
+(``harness.methods.start``) is this method with a span mask on the loss.
 
 Resuming (``train_and_save``) is exact: HF's Trainer restores the step (so START's schedule), RNG,
 optimizer and scheduler and skips the batches already trained on; TRL's ``RepeatSampler`` draws its
@@ -22,8 +22,9 @@ from transformers import AutoModelForCausalLM
 from trl import GRPOConfig, GRPOTrainer
 
 from harness import distributed
-from harness.methods.base import CurveLogger, TrainContext, TrainOutput, register_trainer, train_and_save, training_args
-from harness.methods.span_mask import ThinkEnd, span_for_step, span_mask
+from harness.evaluation.metrics import run_name
+from harness.methods.registry import Display, Method, register_method
+from harness.methods.training import CurveLogger, TrainContext, TrainOutput, train_and_save, training_args
 from harness.prompts import format_prompt
 from harness.suites import Item, Suite
 from harness.suites.format import parse_completion
@@ -47,39 +48,8 @@ class SuiteReward:
         if log_metric is not None:
             for key in scores[0]:
                 if key != "reward":
-                    log_metric(f"suite/{key}", statistics.fmean(s[key] for s in scores))
+                    log_metric(f"suite/{run_name(key)}", statistics.fmean(s[key] for s in scores))
         return [s["reward"] for s in scores]
-
-
-class SpanMaskedGRPOTrainer(GRPOTrainer):
-    """GRPOTrainer whose loss covers only the span the START schedule names for the current step.
-
-    Uses TRL's ``tool_mask`` hook (pinned trl==1.16.0) and recomputes ``num_items_in_batch`` from the
-    masked tokens, so token-normalised losses divide by the *active* token count.
-    """
-
-    def __init__(self, *args, stage1_frac: float, stage2: str, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.think_end, self.stage1_frac, self.stage2 = ThinkEnd(self.processing_class), stage1_frac, stage2
-
-    def current_span(self) -> str:
-        if self.stage1_frac == 0 and self.stage2 == "full":
-            return "full"
-        return span_for_step(self.state.global_step, self.args.max_steps, self.stage1_frac, self.stage2)
-
-    def _generate_and_score_completions(self, inputs):
-        out = super()._generate_and_score_completions(inputs)
-        span = self.current_span()
-        if self.model.training and (self.stage1_frac > 0 or self.stage2 != "full"):
-            self._metrics["train"]["start/think_only"].append(float(span == "think"))  # the curve shows the switch
-        mask = span_mask(out["completion_ids"], self.think_end, span)
-        if mask is None:
-            return out
-        if "tool_mask" in out:
-            mask = mask * out["tool_mask"]
-        out["tool_mask"] = mask
-        out["num_items_in_batch"] = self.accelerator.gather((out["completion_mask"] * mask).sum()).sum()
-        return out
 
 
 def grpo_args(ctx: TrainContext) -> GRPOConfig:
@@ -93,18 +63,24 @@ def grpo_args(ctx: TrainContext) -> GRPOConfig:
     )
 
 
-@register_trainer("rl")
-def train_rl(ctx: TrainContext) -> TrainOutput:
-    m = ctx.cfg.method
-    rows = [{"prompt": format_prompt(ctx.tokenizer, it.question), "id": it.id} for it in ctx.train_items]
-    reward = SuiteReward(ctx.suite, ctx.train_items)
-    curve = CurveLogger(ctx.run_dir / "curve.jsonl")
-    model = AutoModelForCausalLM.from_pretrained(ctx.base_path, dtype="float32")
-    trainer = SpanMaskedGRPOTrainer(
-        model=model, reward_funcs=[reward], args=grpo_args(ctx), train_dataset=Dataset.from_list(rows),
-        processing_class=ctx.tokenizer, callbacks=[curve],
-        stage1_frac=m.stage1_frac, stage2=m.stage2,
-    )
-    out = train_and_save(trainer, ctx, curve, counters=[(reward, "completions"), (reward, "tokens_generated")])
-    out.completions_sampled, out.tokens_generated = reward.completions, reward.tokens_generated
-    return out
+@register_method
+class RL(Method):
+    name = "rl"
+    samples = True
+    display = Display(order=2, colour="#0072B2", marker="^", line="-", role="rl")
+
+    def make_trainer(self, ctx: TrainContext, **kwargs) -> GRPOTrainer:
+        """The TRL trainer (START returns its span-masked subclass)."""
+        return GRPOTrainer(**kwargs)
+
+    def train(self, ctx: TrainContext) -> TrainOutput:
+        rows = [{"prompt": format_prompt(ctx.tokenizer, it.question), "id": it.id} for it in ctx.train_items]
+        reward = SuiteReward(ctx.suite, ctx.train_items)
+        curve = CurveLogger(ctx.run_dir / "curve.jsonl")
+        model = AutoModelForCausalLM.from_pretrained(ctx.base_path, dtype="float32")
+        trainer = self.make_trainer(ctx, model=model, reward_funcs=[reward], args=grpo_args(ctx),
+                                    train_dataset=Dataset.from_list(rows), processing_class=ctx.tokenizer,
+                                    callbacks=[curve])
+        out = train_and_save(trainer, ctx, curve, counters=[(reward, "completions"), (reward, "tokens_generated")])
+        out.completions_sampled, out.tokens_generated = reward.completions, reward.tokens_generated
+        return out

@@ -20,11 +20,16 @@ from pathlib import Path
 import torch
 from datasets import Dataset
 from transformers import LlamaConfig, LlamaForCausalLM, TrainerCallback
+from trl import SFTConfig, SFTTrainer
 
 from harness.config import MicroConfig
+from harness.micro.tokenizer import build_tokenizer
+from harness.micro.validate import validate_answerers, validate_world
+from harness.prompts import format_prompt
 from harness.results import hash_config, write_json
 from harness.suites import get_suite
 from harness.suites.format import render_completion
+from harness.threads import torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +45,13 @@ def config_hash(micro: MicroConfig) -> str:
 def snapshot_dir(build: Path, step: int) -> Path:
     """Where the build keeps the model saved at warm-start ``step`` (a micro answerer)."""
     return Path(build) / "snapshots" / f"step-{step}"
+
+
+def answerer_folders(build: Path, micro: MicroConfig) -> dict[str, Path]:
+    """The warm-start snapshots and the final model of a build, by label (``step-<N>``)."""
+    folders = {f"step-{s}": snapshot_dir(build, s) for s in micro.warm_start.snapshots}
+    folders[f"step-{micro.warm_start.steps}"] = Path(build)
+    return folders
 
 
 class SaveSnapshots(TrainerCallback):
@@ -85,8 +97,6 @@ def build_model(micro: MicroConfig, tokenizer) -> LlamaForCausalLM:
 
 def warm_start_rows(micro: MicroConfig, tokenizer) -> list[dict[str, str]]:
     """Warm-start SFT traces: each suite's items, each completion drawn from the mode mixture."""
-    from harness.prompts import format_prompt
-
     rng = random.Random(micro.warm_start.seed)
     modes = dataclasses.asdict(micro.modes)
     rows = []
@@ -101,12 +111,6 @@ def warm_start_rows(micro: MicroConfig, tokenizer) -> list[dict[str, str]]:
 
 
 def _build(micro: MicroConfig, target: Path) -> None:
-    from trl import SFTConfig, SFTTrainer
-
-    from harness.micro.tokenizer import build_tokenizer
-    from harness.micro.validate import validate_answerers, validate_world
-    from harness.threads import torch_threads
-
     ws = micro.warm_start
     log.info("building the micro base model (once; cached at %s)", target)
     tmp = target.with_name(target.name + ".tmp")
@@ -134,8 +138,8 @@ def _build(micro: MicroConfig, target: Path) -> None:
         started = time.perf_counter()
         report = {"config_hash": target.name, "params": sum(p.numel() for p in model.parameters()),
                   "train_log": trainer.state.log_history,
-                  "validation": validate_world(model, tokenizer, micro),
-                  "answerers": validate_answerers(tmp, micro),
+                  "validation": validate_world(model, tokenizer, micro, MICRO_SUITES),
+                  "answerers": validate_answerers(answerer_folders(tmp, micro), micro, MICRO_SUITES),
                   "seconds": {**seconds, "validation": round(time.perf_counter() - started, 1)}}
     write_json(tmp / "build_report.json", report)
     shutil.rmtree(target, ignore_errors=True)

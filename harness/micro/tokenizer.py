@@ -13,9 +13,8 @@ import string
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
-THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
-ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
-TAGS = [THINK_OPEN, THINK_CLOSE, ANSWER_OPEN, ANSWER_CLOSE]
+from harness.suites.format import TAGS
+
 USER, ASSISTANT, EOS, PAD, UNK = "<|user|>", "<|assistant|>", "<|end|>", "<|pad|>", "<|unk|>"
 SPECIALS = [PAD, EOS, UNK, USER, ASSISTANT]
 

@@ -12,6 +12,7 @@ import statistics
 from pathlib import Path
 
 import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from harness.config import MicroConfig
 from harness.generation import generate
@@ -23,11 +24,9 @@ PASS_K = 8
 ANSWER_TOKENS = 24
 
 
-def validate_world(model, tokenizer, micro: MicroConfig, max_new_tokens: int = 128) -> dict:
-    from harness.micro.build import MICRO_SUITES
-
+def validate_world(model, tokenizer, micro: MicroConfig, suites: tuple[str, ...], max_new_tokens: int = 128) -> dict:
     report = {}
-    for name in MICRO_SUITES:
+    for name in suites:
         suite = get_suite(name, **micro.suites.get(name, {}))
         items = suite.generate("val", micro.warm_start.val_items, random.Random(micro.warm_start.seed))
         prompts = [format_prompt(tokenizer, it.question) for it in items]
@@ -48,23 +47,17 @@ def validate_world(model, tokenizer, micro: MicroConfig, max_new_tokens: int = 1
     return report
 
 
-def validate_answerers(build: Path, micro: MicroConfig) -> dict:
-    """Capability of each warm-start snapshot (and the final model) as a Cross-Generation answerer.
+def validate_answerers(folders: dict[str, Path], micro: MicroConfig, suites: tuple[str, ...]) -> dict:
+    """Capability of each model in ``folders`` (label -> folder) as a Cross-Generation answerer.
 
     Per suite on the validation split: accuracy of the answer forced after the gold thinking
     (``from_thinking``: can it read?) and after an empty one (``from_nothing``: does it know?).
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from harness.micro.build import MICRO_SUITES, snapshot_dir
-
-    folders = {f"step-{s}": snapshot_dir(build, s) for s in micro.warm_start.snapshots}
-    folders[f"step-{micro.warm_start.steps}"] = Path(build)
     report: dict[str, dict] = {}
     for label, folder in folders.items():
         model, tokenizer = AutoModelForCausalLM.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
         report[label] = {}
-        for name in MICRO_SUITES:
+        for name in suites:
             suite = get_suite(name, **micro.suites.get(name, {}))
             items = suite.generate("val", micro.warm_start.val_items, random.Random(micro.warm_start.seed))
             scores = {}

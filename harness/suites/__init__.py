@@ -1,6 +1,11 @@
-"""Suites: dataset + prompt format + verifier, registered by name (``data.name``)."""
+"""Suites: dataset + prompt format + verifier, one module each, registered by name (``data.name``).
 
-from harness.suites import gsm8k, micro_gqa, micro_math, nq_open  # noqa: F401  (registration)
-from harness.suites.base import SUITES, Item, Suite, get_suite, read_items
+A new suite is a new module here with a ``@register_suite`` class, plus ``conf/data/<name>.yaml``.
+"""
 
-__all__ = ["SUITES", "Item", "Suite", "get_suite", "read_items"]
+from harness.registry import import_submodules
+from harness.suites.base import SUITES, Item, Suite, get_suite
+
+import_submodules(__name__)
+
+__all__ = ["SUITES", "Item", "Suite", "get_suite"]

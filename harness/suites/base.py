@@ -7,28 +7,25 @@ training cannot drift apart. Suites are registered by name; ``data=<name>`` sele
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
+from harness.judge import get_judge, judge_config
+from harness.registry import Registry
 from harness.suites.format import Parsed
 
-SUITES: dict[str, type[Suite]] = {}
+SUITES: Registry[type[Suite]] = Registry("suite")
 
 
 def register_suite(cls: type[Suite]) -> type[Suite]:
-    SUITES[cls.name] = cls
-    return cls
+    return SUITES.register(cls.name)(cls)
 
 
 def get_suite(name: str, **params: Any) -> Suite:
-    if name not in SUITES:
-        raise KeyError(f"unknown suite {name!r}; registered suites: {sorted(SUITES)}")
-    return SUITES[name](**params)
+    return SUITES.lookup(name)(**params)
 
 
 @dataclass
@@ -49,31 +46,9 @@ class Item:
                 "aliases": self.aliases, "meta": self.meta}
 
 
-REQUIRED_FIELDS = ("id", "question", "gold")
 HEDGE_SEP = " or "  # how a hedged answer joins its candidates
 BASE_METRICS = ("acc", "reward", "no_think_close", "empty_think", "empty_answer", "invalid_text")
 INVALID_CHARS = re.compile("[\ufffd\ud800-\udfff]")  # undecodable bytes / lone surrogates in decoded text
-
-
-def read_items(path: Path) -> list[Item]:
-    """Read a suite's JSONL split; a malformed row is an error naming the file and line."""
-    items = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-            missing = [k for k in REQUIRED_FIELDS if k not in row]
-            if missing:
-                raise ValueError(f"{path}:{lineno}: missing field(s) {missing}")
-            items.append(Item(id=str(row["id"]), question=row["question"], gold=str(row["gold"]),
-                              aliases=list(row.get("aliases") or [row["gold"]]), meta=row.get("meta", {})))
-    if not items:
-        raise ValueError(f"{path}: empty split")
-    return items
 
 
 HELD_OUT = {"test": "test", "val": "val"}  # every other split name draws from the training pool
@@ -112,9 +87,6 @@ class Suite(ABC):
         self.reward_kind = reward
         self.judge = None
         if judge is not None:
-            from harness.config import judge_config
-            from harness.judge import get_judge
-
             self.judge = get_judge(judge_config(judge))  # shared by every suite with this judge config
 
     # --- data -------------------------------------------------------------------------------

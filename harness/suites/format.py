@@ -1,15 +1,17 @@
 """The completion format shared by every suite: ``<think>…</think><answer>…</answer>``.
 
-Parsing never guesses: a completion whose thinking never closes has no answer (it is reported as
-``no_think_close`` and scored wrong), and an empty thinking is reported as ``empty_think``.
+The four tags are defined here; the micro tokenizer makes them tokens of its own. Parsing never
+guesses: a completion whose thinking never closes has no answer (it is reported as ``no_think_close``
+and scored wrong), and an empty thinking is reported as ``empty_think``.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from harness.micro.tokenizer import ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE, THINK_OPEN
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
+TAGS = (THINK_OPEN, THINK_CLOSE, ANSWER_OPEN, ANSWER_CLOSE)
 
 
 @dataclass(frozen=True)
@@ -56,12 +58,3 @@ def forced_answer_prefill(thinking: str) -> str:
 def forced_answer(generated: str) -> str:
     """The answer a model wrote after a forced-answer prefill (up to ``</answer>``), stripped."""
     return generated.split(ANSWER_CLOSE)[0].strip()
-
-
-NOTHINK_PREFILL = forced_answer_prefill("")
-
-_WS = re.compile(r"\s+")
-
-
-def squash(text: str) -> str:
-    return _WS.sub(" ", text).strip()

@@ -36,7 +36,7 @@ LIVES_IN = re.compile(r"\b(\w+) is in (\w+)")
 class MicroGQA(Suite):
     name = "micro_gqa"
     reward_kinds = ("em", "f1", "judge")
-    mode_metrics = ("mode_careful", "answer_follows", "answer_shortcut", "hedge_rate")
+    mode_metrics = ("mode_careful", "answer_follows", "answer_shortcut", "hedged")
 
     def __init__(self, min_hops: int = 1, max_hops: int = 3, shortcut_p: float = 0.5, world_seed: int = 0,
                  **kw: Any) -> None:
@@ -129,5 +129,5 @@ class MicroGQA(Suite):
             "mode_careful": float(parsed.thinking.strip() == self.reference(item)[0]),
             "answer_follows": float(bool(answer) and answer == conclusion),
             "answer_shortcut": float(bool(answer) and answer == normalize_answer(item.meta["surface"])),
-            "hedge_rate": float(HEDGE_SEP.strip() in answer.split()),
+            "hedged": float(HEDGE_SEP.strip() in answer.split()),
         }

@@ -1,4 +1,9 @@
-"""START's loss masks: which completion tokens are *thinking* and which are *answer*.
+"""``start``: Separated Thinking And Response Training — RL whose loss covers a span that changes by step.
+
+The same trainer, reward and algorithm as ``rl`` (``harness.methods.rl``). Stage 1 (the first
+``method.stage1_frac`` of the optimizer steps) trains only the *thinking* tokens, with the reward of the
+final answer; then ``method.stage2``: ``full`` (every token), ``answer`` (answer tokens only) or ``none``
+(stage 1 to the end). This module owns the schedule and the masks.
 
 Thinking = from the first completion token up to and including the token that completes the first
 end-of-thinking marker (``</think>``); answer = everything after it. A completion whose thinking
@@ -19,10 +24,16 @@ import bisect
 import itertools
 
 import torch
+from trl import GRPOTrainer
 
-from harness.micro.tokenizer import THINK_CLOSE
+from harness.config import Config, ConfigError
+from harness.methods.registry import Display, register_method
+from harness.methods.rl import RL
+from harness.methods.training import TrainContext
+from harness.suites.format import THINK_CLOSE
 
 SPANS = ("full", "think", "answer")
+STAGE2 = ("full", "answer", "none")
 
 
 class ThinkEnd:
@@ -75,3 +86,52 @@ def span_for_step(step: int, total_steps: int, stage1_frac: float, stage2: str) 
     if stage2 == "none" or step < round(stage1_frac * total_steps):
         return "think"
     return {"full": "full", "answer": "answer"}[stage2]
+
+
+class SpanMaskedGRPOTrainer(GRPOTrainer):
+    """GRPOTrainer whose loss covers only the span the START schedule names for the current step.
+
+    Uses TRL's ``tool_mask`` hook (pinned trl==1.16.0) and recomputes ``num_items_in_batch`` from the
+    masked tokens, so token-normalised losses divide by the *active* token count.
+    """
+
+    def __init__(self, *args, stage1_frac: float, stage2: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.think_end, self.stage1_frac, self.stage2 = ThinkEnd(self.processing_class), stage1_frac, stage2
+
+    def current_span(self) -> str:
+        if self.stage1_frac == 0 and self.stage2 == "full":
+            return "full"
+        return span_for_step(self.state.global_step, self.args.max_steps, self.stage1_frac, self.stage2)
+
+    def _generate_and_score_completions(self, inputs):
+        out = super()._generate_and_score_completions(inputs)
+        span = self.current_span()
+        if self.model.training and (self.stage1_frac > 0 or self.stage2 != "full"):
+            self._metrics["train"]["start/think_only"].append(float(span == "think"))  # the curve shows the switch
+        mask = span_mask(out["completion_ids"], self.think_end, span)
+        if mask is None:
+            return out
+        if "tool_mask" in out:
+            mask = mask * out["tool_mask"]
+        out["tool_mask"] = mask
+        out["num_items_in_batch"] = self.accelerator.gather((out["completion_mask"] * mask).sum()).sum()
+        return out
+
+
+@register_method
+class Start(RL):
+    name = "start"
+    options = ("stage1_frac", "stage2")
+    display = Display(order=3, colour="#009E73", marker="D", line="-.", role="start")
+
+    def validate(self, cfg: Config) -> None:
+        m = cfg.method
+        if not 0.0 <= m.stage1_frac <= 1.0:
+            raise ConfigError(f"method.stage1_frac={m.stage1_frac} must be in [0, 1]")
+        if m.stage2 not in STAGE2:
+            raise ConfigError(f"method.stage2={m.stage2!r} is not one of {list(STAGE2)}")
+
+    def make_trainer(self, ctx: TrainContext, **kwargs) -> GRPOTrainer:
+        ThinkEnd(ctx.tokenizer)  # a tokenizer that cannot mark the end of thinking fails before the trainer is built
+        return SpanMaskedGRPOTrainer(stage1_frac=ctx.cfg.method.stage1_frac, stage2=ctx.cfg.method.stage2, **kwargs)
