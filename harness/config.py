@@ -203,9 +203,13 @@ class EvalConfig:
     # further suites every run is evaluated on, as configured in conf/data/<name>.yaml (transfer:
     # e.g. RLVR trained on micro_math, evaluated on micro_gqa too)
     extra_suites: list[str] = field(default_factory=list)
-    # lm-eval's own tasks, run on the policy with its thinking stripped (they need the HF hub or a
-    # filled datasets cache): e.g. [gsm8k_cot, nq_open]; metrics lm_eval/<task>/<metric>
+    # lm-eval's own tasks, run on the policy with its chat template, its thinking stripped and unclosed
+    # thinking scored wrong (harness/evaluation/builtin_tasks.py; they need the HF hub or a filled
+    # datasets cache): e.g. [gsm8k_cot, nq_open]; metrics lm_eval/<task>/<metric>, lm_eval/<task>/no_think_close
     lm_eval_tasks: list[str] = field(default_factory=list)
+    # folders of the user's own lm-eval task YAMLs: their tasks can be named in lm_eval_tasks and run
+    # exactly like built-in ones (lm-eval's --include_path)
+    lm_eval_include_path: list[str] = field(default_factory=list)
     # warn when more than this share of the policy's generations never close their thinking
     truncation_warning: float = 0.1
     # lm-eval model that loads the policy and answerers: hf (transformers) | vllm (pip install -e ".[gpu]")
@@ -346,9 +350,12 @@ def _validate_eval(cfg: DictConfig) -> None:
 
         if cfg.model.kind == "scripted":
             raise ConfigError("eval.lm_eval_tasks need a model; scripted policies answer the harness's suites only")
-        unknown = unknown_tasks(list(ev.lm_eval_tasks))
+        unknown = unknown_tasks(list(ev.lm_eval_tasks), _include_path(ev))
         if unknown:
-            raise ConfigError(f"eval.lm_eval_tasks: {unknown} are not lm-eval tasks (see `lm_eval ls tasks`)")
+            where = " nor tasks of eval.lm_eval_include_path" if ev.lm_eval_include_path else ""
+            raise ConfigError(f"eval.lm_eval_tasks: {unknown} are not lm-eval tasks{where} (see `lm_eval ls tasks`)")
+    else:
+        _include_path(ev)
     if ev.backend not in EVAL_BACKENDS:
         raise ConfigError(f"eval.backend={ev.backend!r} is not one of {list(EVAL_BACKENDS)}")
     if ev.backend == "vllm":
@@ -375,6 +382,14 @@ def _validate_eval(cfg: DictConfig) -> None:
             raise ConfigError(f"{where}: scripted answerer path={a.path!r} is not one of {sorted(POLICIES)}")
     if cfg.model.kind == "scripted" and cfg.model.path not in POLICIES:
         raise ConfigError(f"model.path={cfg.model.path!r} is not a scripted policy; choose from {sorted(POLICIES)}")
+
+
+def _include_path(ev: DictConfig) -> list[str]:
+    """``eval.lm_eval_include_path``, every entry an existing folder."""
+    for folder in ev.lm_eval_include_path:
+        if not Path(folder).expanduser().is_dir():
+            raise ConfigError(f"eval.lm_eval_include_path: {folder} is not a folder (of lm-eval task YAMLs)")
+    return [str(Path(folder).expanduser()) for folder in ev.lm_eval_include_path]
 
 
 def _validate_suite(data: DictConfig) -> None:
