@@ -165,10 +165,8 @@ def _train(cfg: Config, suite, train_items, base: Path, run_dir: Path, tokenizer
     if cfg.method.trainer == "none":
         return TrainOutput(checkpoint=base)
     ctx = TrainContext(cfg=cfg, suite=suite, train_items=train_items, base_path=base, run_dir=run_dir,
-                       tokenizer=tokenizer)
-    trained = get_trainer(cfg.method.trainer)(ctx)
-    tracker.log_curve(trained.curve)
-    return trained
+                       tokenizer=tokenizer, callbacks=[tracker.callback()])  # (the curve streams to W&B live)
+    return get_trainer(cfg.method.trainer)(ctx)
 
 
 @contextmanager
