@@ -49,6 +49,15 @@ def test_the_cli_model_is_the_backend_with_the_thinking_handled(stand_ins):
     assert "generate_until" in vars(lm)  # wrapped on this instance only
 
 
+def test_registering_the_cli_model_keeps_lm_evals_own_models():
+    """lm-eval fills its model registry only while it is empty: registering ours first must not hide 'hf'."""
+    code = ("import harness.evaluation.builtin_tasks\nfrom lm_eval.api.registry import get_model\n"
+            "print(get_model('hf').__name__, get_model('starbench-thinking').__name__)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True, text=True,
+                         timeout=300).stdout
+    assert out.split() == ["HFLM", "ThinkingModel"]
+
+
 @pytest.mark.slow
 def test_the_recorded_command_reproduces_the_builtin_scores(stand_ins, tmp_path):
     """The ``lm_eval-builtin`` line of ``lm_eval_command.txt``, run as is: same prompts, same responses,

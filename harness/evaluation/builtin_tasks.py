@@ -36,6 +36,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import lm_eval.models  # noqa: F401  (lm-eval imports its built-in models only while its registry is empty)
 from lm_eval.api.model import LM
 from lm_eval.api.registry import get_model, register_model
 from lm_eval.utils import simple_parse_args_string
