@@ -175,9 +175,13 @@ class EvalConfig:
     # further suites every run is evaluated on, as configured in conf/data/<name>.yaml (transfer:
     # e.g. RLVR trained on micro_math, evaluated on micro_gqa too)
     extra_suites: list[str] = field(default_factory=list)
-    # lm-eval's own tasks, run on the policy with its thinking stripped (they need the HF hub or a
-    # filled datasets cache): e.g. [gsm8k_cot, nq_open]; metrics lm_eval/<task>/<metric>
+    # lm-eval's own tasks, run on the policy with its chat template, its thinking stripped and unclosed
+    # thinking scored wrong (harness/evaluation/builtin_tasks.py; they need the HF hub or a filled
+    # datasets cache): e.g. [gsm8k_cot, nq_open]; metrics lm_eval/<task>/<metric>, lm_eval/<task>/no_think_close
     lm_eval_tasks: list[str] = field(default_factory=list)
+    # folders of the user's own lm-eval task YAMLs: their tasks can be named in lm_eval_tasks and run
+    # exactly like built-in ones (lm-eval's --include_path)
+    lm_eval_include_path: list[str] = field(default_factory=list)
     # warn when more than this share of the policy's generations never close their thinking
     truncation_warning: float = 0.1
     # lm-eval model that loads the policy and answerers: hf (transformers) | vllm (pip install -e ".[gpu]")

@@ -3,7 +3,8 @@
 A judge reads (question, gold aliases, answer) through ``data.params.judge.prompt`` and replies; the
 verdict is the reply's first word: yes/correct/true = 1, no/incorrect/false = 0, or a number in
 [0, 1] (a leading ``<think>…</think>`` is skipped). Generation is greedy (temperature 0), so a
-verdict is a function of its prompt. Verdicts are cached per (question, answer) in the process,
+verdict is a function of its prompt. Verdicts are cached per (question, gold aliases, answer) in
+the process (the prompt shows all three: the same question with other aliases is another verdict),
 and one judge object serves every suite built with the same judge config (:func:`get_judge`), so
 training and evaluation of a run never ask twice. Models load on the first verdict, not before.
 
@@ -107,7 +108,7 @@ class Judge(ABC):
 
     def __init__(self, cfg: JudgeConfig) -> None:
         self.cfg = cfg
-        self.cache: dict[tuple[str, str], float] = {}
+        self.cache: dict[tuple[str, tuple[str, ...], str], float] = {}  # (question, gold aliases, answer)
         self.prompts_sent = 0
 
     @classmethod
@@ -129,19 +130,19 @@ class Judge(ABC):
 
     def verdicts(self, cases: Sequence[tuple[str, Sequence[str], str]]) -> list[float]:
         """The verdict on each (question, gold aliases, answer); new ones asked in batches, then cached."""
-        todo = {(q, a): aliases for q, aliases, a in cases if (q, a) not in self.cache}
-        keys = list(todo)
-        for start in range(0, len(keys), self.cfg.batch_size):
-            batch = keys[start:start + self.cfg.batch_size]
-            replies = self.complete([self.prompt(q, todo[q, a], a) for q, a in batch])
+        keys = list(dict.fromkeys((q, tuple(aliases), a) for q, aliases, a in cases))  # (distinct, in order)
+        todo = [key for key in keys if key not in self.cache]
+        for start in range(0, len(todo), self.cfg.batch_size):
+            batch = todo[start:start + self.cfg.batch_size]
+            replies = self.complete([self.prompt(q, aliases, a) for q, aliases, a in batch])
             self.prompts_sent += len(batch)
-            for (q, a), reply in zip(batch, replies, strict=True):
+            for (q, aliases, a), reply in zip(batch, replies, strict=True):
                 try:
-                    self.cache[q, a] = parse_verdict(reply)
+                    self.cache[q, aliases, a] = parse_verdict(reply)
                 except ValueError as e:
                     raise JudgeError(f"{self.label} on question {q!r}, answer {a!r}: {e}; check "
                                      "data.params.judge.prompt/max_tokens, or use a model that follows it") from None
-        return [self.cache[q, a] for q, _, a in cases]
+        return [self.cache[q, tuple(aliases), a] for q, aliases, a in cases]
 
 
 @register_judge("hf")

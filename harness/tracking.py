@@ -3,13 +3,18 @@
 The mode is set through the environment (``WANDB_MODE``) before ``wandb`` starts, so an offline run
 never touches the network. Runs are grouped by sweep, ``job_type`` is the method, tags name data,
 algorithm and seed. What is logged equals what the run folder holds: the training curve as history
-(``train/<key>``, one row per step), ``results.json`` metrics as summary ``eval/<suite>/<metric>``,
+(``train/<key>``, one row per step, streamed while training runs: :meth:`Tracker.callback` logs each
+trainer log line as ``curve.jsonl`` gets it, so ``logger=wandb_online`` shows reward, accuracy, KL,
+clip ratio, completion length, ``frac_reward_zero_std`` and START's stage step by step, in the run
+that later holds the evaluation), ``results.json`` metrics as summary ``eval/<suite>/<metric>``,
 the budget and status as summary ``budget/<field>`` and ``status``, and every per-item record of
 ``samples.jsonl`` (thinking, answers and every per-item metric) as the table ``eval/samples``.
 ``finish`` always runs, so a failed job never leaks its run into the next one. The W&B run id is a
 function of the run folder and the run's config hash, so a resumed attempt continues the same W&B
 run (``resume="allow"``; offline, each attempt writes an ``offline-run-<time>-<id>`` folder with that
-id, and ``wandb sync`` files them under one run).
+id, and ``wandb sync`` files them under one run). A step is logged once per W&B run: the last step
+logged is kept in ``<run>/wandb/starbench-last-step-<id>``, and a resumed attempt logs only the steps
+after it (the ones an interrupted attempt trained again after its last checkpoint are not repeated).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+
+from transformers import TrainerCallback
 
 from harness.config import Config
 from harness.results import hash_run_config, hash_strings
@@ -45,7 +52,7 @@ def _cell(value: Any) -> Any:
 
 class Tracker:
     def __init__(self, cfg: Config, run_dir: Path, enabled: bool = True) -> None:
-        self.run = None
+        self.run, self.last_step, self.step_file = None, 0, None
         if cfg.logger.backend == "none" or not enabled:  # (disabled: not the main process of a launch)
             return
         os.environ["WANDB_MODE"] = cfg.logger.mode
@@ -59,12 +66,25 @@ class Tracker:
             config=dataclasses.asdict(cfg), dir=str(run_dir), reinit="finish_previous",
             id=wandb_run_id(cfg, run_dir), resume="allow",
         )
+        self.step_file = Path(run_dir) / "wandb" / f"starbench-last-step-{self.run.id}"
+        logged = int(self.step_file.read_text()) if self.step_file.is_file() else 0
+        self.last_step = max(logged, self.run.step - 1, 0)  # (online, a resumed run knows its own)
+
+    def callback(self) -> TrainerCallback:
+        """A trainer callback that streams the training curve to this run as the trainer logs it."""
+        return LiveCurve(self)
 
     def log_curve(self, rows: list[dict[str, float]]) -> None:
+        """Log curve rows (``step`` and values) as history ``train/<key>``; steps already logged are skipped."""
         if self.run is None:
             return
         for row in rows:
-            self.run.log({f"train/{k}": v for k, v in row.items() if k != "step"}, step=int(row["step"]))
+            step = int(row["step"])
+            if step <= self.last_step:
+                continue
+            self.run.log({f"train/{k}": v for k, v in row.items() if k != "step"}, step=step)
+            self.last_step = step
+            self.step_file.write_text(str(step))
 
     def log_eval(self, metrics: dict[str, float], records: list[dict[str, Any]]) -> None:
         if self.run is None:
@@ -74,7 +94,7 @@ class Tracker:
         self.run.summary.update({f"eval/{k}": v for k, v in metrics.items()})
         columns = sample_columns(records)
         table = wandb.Table(columns=columns, data=[[_cell(r.get(c)) for c in columns] for r in records])
-        self.run.log({"eval/samples": table})
+        self.run.log({"eval/samples": table}, step=max(self.run.step, self.last_step + 1))
 
     def finish(self, result) -> None:
         if self.run is None:
@@ -86,3 +106,17 @@ class Tracker:
             self.run.config.update({"thinking_eval": thinking_eval}, allow_val_change=True)
         self.run.finish(exit_code=0 if result.status == "ok" else 1)
         self.run = None
+
+
+class LiveCurve(TrainerCallback):
+    """Logs every trainer log line to the tracker's W&B run when the trainer logs it (the row
+    ``curve.jsonl`` gets: ``step`` and every numeric value); a no-op when the tracker is off."""
+
+    def __init__(self, tracker: Tracker) -> None:
+        self.tracker = tracker
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not logs or "train_runtime" in logs or not state.is_world_process_zero:
+            return
+        self.tracker.log_curve([{"step": state.global_step,
+                                 **{k: float(v) for k, v in logs.items() if isinstance(v, (int, float))}}])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import re
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -140,10 +141,12 @@ def _validate_eval(cfg: Config) -> None:
     ev = cfg.eval
     for name in ev.extra_suites:
         _validate_suite(data_config(name))
+    include = _include_path(ev)
     if ev.lm_eval_tasks:
-        unknown = unknown_tasks(list(ev.lm_eval_tasks))
+        unknown = unknown_tasks(list(ev.lm_eval_tasks), include)
         if unknown:
-            raise ConfigError(f"eval.lm_eval_tasks: {unknown} are not lm-eval tasks (see `lm_eval ls tasks`)")
+            where = " nor tasks of eval.lm_eval_include_path" if include else ""
+            raise ConfigError(f"eval.lm_eval_tasks: {unknown} are not lm-eval tasks{where} (see `lm_eval ls tasks`)")
     if ev.backend == "vllm":
         _require_extra("vllm", "eval.backend=vllm")
     if any(not 0.0 <= lam <= 1.0 for lam in ev.truncation):
@@ -156,6 +159,14 @@ def _validate_eval(cfg: Config) -> None:
         if a.kind not in KINDS:
             raise ConfigError(f"{where}: kind={a.kind!r} is not one of {sorted(KINDS)}")
         get_kind(a.kind).validate_answerer(a, cfg, where)
+
+
+def _include_path(ev: Any) -> list[str]:
+    """``eval.lm_eval_include_path``, every entry an existing folder."""
+    for folder in ev.lm_eval_include_path:
+        if not Path(folder).expanduser().is_dir():
+            raise ConfigError(f"eval.lm_eval_include_path: {folder} is not a folder (of lm-eval task YAMLs)")
+    return [str(Path(folder).expanduser()) for folder in ev.lm_eval_include_path]
 
 
 def _validate_suite(data: Any) -> None:

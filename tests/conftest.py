@@ -68,3 +68,12 @@ def run_harness(args: list[str], cwd: Path = ROOT, check: bool = True) -> subpro
     if check and proc.returncode != 0:
         raise AssertionError(f"harness failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc
+
+
+@pytest.fixture(scope="session")
+def stand_ins(tmp_path_factory) -> dict[str, Path]:
+    """The stand-in real models of ``tests/standin.py`` ({"qwen2.5": folder, "qwen3": folder}), built once."""
+    from tests.standin import KINDS, build_stand_in
+
+    root = tmp_path_factory.mktemp("stand_ins")
+    return {kind: build_stand_in(root / kind, kind) for kind in KINDS}

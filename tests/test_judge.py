@@ -100,6 +100,15 @@ def test_judge_reward_is_off_by_default_and_the_suite_asks_only_what_it_must(scr
     assert scores[0] == suite.score_completion(parse_completion(render_completion("t", f"city {gold}")), item)
 
 
+def test_verdicts_are_cached_per_question_gold_and_answer(scripted):
+    """The same question and answer against other gold aliases is another prompt, so another verdict."""
+    _, suite = judged_suite(scripted, "nq_open")
+    judge = suite.judge
+    cases = [("who wrote it", ["Tolkien"], "J. R. R. Tolkien"), ("who wrote it", ["C. S. Lewis"], "J. R. R. Tolkien")]
+    assert judge.verdicts(cases) == [1.0, 0.0] and judge.prompts_sent == 2
+    assert judge.verdicts([cases[1], (*cases[0][:2], "Tolkien")]) == [0.0, 1.0] and judge.prompts_sent == 3
+
+
 def test_one_judge_and_cache_serve_training_and_evaluation(scripted):
     from harness.evaluation.task_utils import process_results
     from harness.methods.rl import SuiteReward

@@ -18,7 +18,6 @@ from harness.prompts import bake_chat_template, format_prompt
 from harness.results import hash_checkpoint
 from harness.validate import validate
 from tests.conftest import char_tokenizer, compose_cfg, run_harness
-from tests.test_real_data import DATA, needs_data
 
 REAL_MODELS = sorted(p.stem for p in (Path(__file__).parent.parent / "conf" / "model").glob("qwen*.yaml"))
 NO_MICRO_EVAL = ["eval.answerers=[]"]  # the default ladder is micro answerers, which read only the micro world
@@ -155,17 +154,3 @@ def test_prompt_format_is_for_real_models_only():
     with pytest.raises(ConfigError, match="model.prompt"):
         validate(compose_cfg(["model.prompt.system=hello"]))
 
-
-@needs_data
-def test_real_config_runs_end_to_end_on_a_local_stand_in(local_model, tmp_path):
-    """model=qwen3-0.6b (thinking, START) on local GSM8K: the same run path as the micro world."""
-    from harness.run import run
-
-    cfg = validate(compose_cfg([
-        "model=qwen3-0.6b", f"model.path={local_model}", "data=gsm8k", f"data.path={DATA}", "method=start",
-        "data.n_test=3", "train.steps=2", "train.prompts_per_step=2", "train.num_generations=2",
-        "train.max_completion_length=8", "eval.max_gen_toks=8", "eval.truncation=[]", "logger=none",
-        "threads=1", f"cache_dir={tmp_path / 'cache'}", *NO_MICRO_EVAL]))
-    result = run(cfg, tmp_path / "run")
-    assert result.status == "ok" and result.budget.optimizer_steps == 2
-    assert set(result.metrics) >= {"gsm8k/acc", "gsm8k/answer_follows", "gsm8k/nothink_acc"}

@@ -188,3 +188,43 @@ def test_gradient_checkpointing_changes_no_weight(tiny_base, tmp_path):
                            stage1_frac=0.5, stage2="full")
     assert any(not torch.equal(keep[k], initial[k]) for k in keep)
     assert all(torch.equal(keep[k], recompute[k]) for k in keep)
+
+
+SAMPLER_GAP = 0.1  # the fake sampler's log-probability of every token is the trainer's minus this
+
+
+@pytest.mark.parametrize("stage1_frac,stage2,span", [(1.0, "full", "think"), (0.0, "answer", "answer"),
+                                                      (0.0, "full", "full")])
+def test_vllm_importance_sampling_sees_only_the_trained_span(tiny_base, tmp_path, stage1_frac, stage2, span):
+    """With vLLM rollouts TRL corrects for the gap between the sampler's and the trainer's token
+    log-probabilities; at sequence level (TRL's default, ``sequence_mask``) its ratio sums that gap over
+    a completion. Under START it must sum over the trained span only (the mask enters TRL before it)."""
+    trainer, tok = make_trainer(tiny_base, tmp_path, "dapo", stage1_frac=stage1_frac, stage2=stage2)
+    completions = [tok(c, add_special_tokens=False)["input_ids"] for c in COMPLETIONS]
+
+    def fake_vllm(prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
+        logps = []
+        with torch.no_grad():
+            for prompt, completion in zip(prompt_ids, completions, strict=True):
+                logits = trainer.model(torch.tensor([prompt + completion])).logits[0, len(prompt) - 1:-1]
+                token_logps = logits.log_softmax(-1).gather(-1, torch.tensor(completion)[:, None])[:, 0]
+                logps.append((token_logps - SAMPLER_GAP).tolist())
+        return completions, logps
+
+    trainer._generate_single_turn = fake_vllm  # instead of vLLM: the completions, with their sampler log-probs
+    trainer.use_vllm, trainer.vllm_importance_sampling_correction = True, True
+    trainer.vllm_importance_sampling_mode = "sequence_mask"
+    trainer.vllm_importance_sampling_clip_min, trainer.vllm_importance_sampling_clip_max = 0.0, 1e6
+    trainer.model.train()
+    batch = trainer._generate_and_score_completions([{"prompt": "<|user|>Abe=47. Abe?<|assistant|>"}] * 4)
+    think = trainer.think_end.thinking_mask(batch["completion_ids"])
+    trained = {"think": think, "answer": 1 - think, "full": torch.ones_like(think)}[span] * batch["completion_mask"]
+    expected = torch.exp(SAMPLER_GAP * trained.sum(dim=1, keepdim=True).float())
+    assert torch.allclose(batch["importance_sampling_ratio"], expected, rtol=1e-3)
+    if span != "full":  # and it is not what the whole completion would give
+        whole = torch.exp(SAMPLER_GAP * batch["completion_mask"].sum(dim=1, keepdim=True).float())
+        assert not torch.allclose(batch["importance_sampling_ratio"], whole, rtol=1e-3)
+    assert batch["num_items_in_batch"] == trained.sum()
+    # TRL's completion-length statistics still count whole completions
+    lengths = [len(c) for c in completions]
+    assert trainer._metrics["train"]["completions/mean_length"][-1] == pytest.approx(sum(lengths) / len(lengths))

@@ -5,6 +5,7 @@ Offline runs are read with W&B's own reader (``wandb leet inspect --json``), no 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -16,11 +17,17 @@ from harness.results import Budget, RunResult
 from harness.tracking import Tracker, sample_columns, wandb_run_id
 from harness.validate import validate
 from tests.conftest import TINY, compose_cfg, run_harness
+from tests.standin import DATA
 
 
 def read_offline_run(wandb_dir: Path) -> dict:
     """An offline W&B run as {run, summary, history, tables}, read from its .wandb log by W&B's reader."""
     (run_dir,) = sorted(Path(wandb_dir).glob("offline-run-*"))
+    return read_offline_folder(run_dir)
+
+
+def read_offline_folder(run_dir: Path) -> dict:
+    """One ``offline-run-*`` folder (one attempt) as :func:`read_offline_run` reads it."""
     out = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", "--json", str(run_dir)],
                          capture_output=True, text=True, timeout=120, check=True).stdout
     records = [json.loads(line) for line in out.splitlines() if line.strip()]
@@ -93,6 +100,52 @@ def test_logger_none_logs_nothing(tmp_path):
     tracker.finish(RunResult(status="ok", method="base", data="micro_math", algo="dapo", seed=0, model="m", sweep="s"))
     assert tracker.run is None and not (tmp_path / "wandb").exists()
 
+
+def test_a_resumed_attempt_logs_only_steps_not_logged_before(tmp_path, monkeypatch):
+    """An interrupted attempt logged steps 1-3 (its last checkpoint was step 2); the resumed attempt
+    trains steps 3-5 again: step 3 is not logged twice, and both attempts are one W&B run."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    cfg = validate(compose_cfg(["logger=wandb_offline", "method=rl"]))
+    result = RunResult(status="failed", method="rl", data="micro_math", algo="dapo", seed=0, model="m", sweep="s")
+    first = Tracker(cfg, tmp_path)
+    first.log_curve([{"step": s, "reward": s / 10} for s in (1, 2, 3)])
+    first.finish(result)
+    second = Tracker(cfg, tmp_path)
+    assert second.last_step == 3
+    second.log_curve([{"step": s, "reward": s / 10} for s in (3, 4, 5)])
+    second.finish(dataclasses.replace(result, status="ok"))
+    attempts = [read_offline_folder(d) for d in sorted((tmp_path / "wandb").glob("offline-run-*"))]
+    assert len(attempts) == 2 and attempts[0]["run"]["run_id"] == attempts[1]["run"]["run_id"]
+    steps = [[h["_step"] for h in a["history"] if "train/reward" in h] for a in attempts]
+    assert steps == [[1, 2, 3], [4, 5]]
+
+
+def test_training_curve_streams_to_wandb_while_training(stand_ins, tmp_path):
+    """``python -m harness`` (START on a stand-in real model, offline W&B): each step's history row holds
+    exactly the values ``curve.jsonl`` holds, TRL's training metrics among them, in the run that also
+    holds the evaluation; and the rows were logged during training (the first one before the trained
+    checkpoint was saved), not replayed afterwards."""
+    run_dir = tmp_path / "run"
+    run_harness(["model=qwen3-0.6b", f"model.path={stand_ins['qwen3']}", "data=gsm8k", f"data.path={DATA}",
+                 "method=start", "algo.beta=0.04", "train.steps=4", "train.prompts_per_step=2",
+                 "train.num_generations=2", "train.max_completion_length=16", "data.n_test=2", "eval.max_gen_toks=16",
+                 "eval.truncation=[]", "eval.answerers=[]", "threads=1", "logger=wandb_offline",
+                 f"cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={run_dir}"])
+    curve = [json.loads(line) for line in (run_dir / "curve.jsonl").read_text(encoding="utf-8").splitlines()]
+    logged = read_offline_run(run_dir / "wandb")
+    history = {h["_step"]: {k: v for k, v in h.items() if k.startswith("train/") or k == "_timestamp"}
+               for h in logged["history"] if any(k.startswith("train/") for k in h)}
+    assert [row["step"] for row in curve] == sorted(history) == [1, 2, 3, 4]
+    for row in curve:
+        assert {f"train/{k}": v for k, v in row.items() if k != "step"} == \
+            {k: v for k, v in history[row["step"]].items() if k != "_timestamp"}
+    for key in ("reward", "suite/acc", "kl", "clip_ratio/region_mean", "completions/mean_length",
+                "frac_reward_zero_std", "start/think_only"):
+        assert all(f"train/{key}" in history[s] for s in history), key
+    assert [history[s]["train/start/think_only"] for s in sorted(history)] == [1.0, 1.0, 0.0, 0.0]
+    assert "eval/gsm8k/acc" in logged["summary"] and logged["summary"]["status"] == "ok"  # the same run
+    saved = (run_dir / "checkpoint" / "model.safetensors").stat().st_mtime  # (written once training ended)
+    assert history[1]["_timestamp"] < saved  # three more training steps came after it (a replay comes after)
 
 
 @pytest.mark.slow

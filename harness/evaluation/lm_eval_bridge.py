@@ -24,6 +24,8 @@ from harness.suites.format import ANSWER_CLOSE
 UTILS_PY = ("from harness.evaluation.task_utils import (  # noqa: F401\n"
             "    process_results, process_results_forced)\n")
 SCRIPTED_LM = "starbench-scripted"  # registered by harness.evaluation.scripted
+THINKING_LM = "starbench-thinking"  # a policy on lm-eval's built-in tasks (builtin_tasks.ThinkingModel)
+HARNESS_LMS = (SCRIPTED_LM, THINKING_LM)  # lm-eval models the harness registers: run through lm_eval_cli
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class EvalModel:
     """A model as lm-eval sees it: ``--model <lm_name> --model_args <model_args>``."""
 
     label: str  # "policy" or an answerer's name
-    lm_name: str  # "hf" | "vllm" | SCRIPTED_LM
+    lm_name: str  # "hf" | "vllm" | one of HARNESS_LMS
     model_args: str
     device: str = "cpu"
 
@@ -121,13 +123,14 @@ def run_tasks(lm, task_dir: Path, tasks: list[str]) -> dict[str, Any]:
     return lm_eval.simple_evaluate(model=lm, tasks=tasks, task_manager=manager, log_samples=True)
 
 
-def cli_command(model: EvalModel, task_dir: Path | None, tasks: list[str], batch_size: int, out: Path) -> str:
+def cli_command(model: EvalModel, task_dir: Path | None, tasks: list[str], batch_size: int, out: Path,
+                extra: list[str] | tuple[str, ...] = ()) -> str:
     """The stock CLI call that reproduces ``run_tasks`` for ``model`` on ``tasks`` (``task_dir``: the
-    run's own task folder; None for lm-eval's built-in tasks)."""
-    entry = ["python", "-m", "harness.evaluation.lm_eval_cli"] if model.lm_name == SCRIPTED_LM else ["lm_eval"]
+    run's own task folder; None for lm-eval's built-in tasks); ``extra``: more CLI arguments."""
+    entry = ["python", "-m", "harness.evaluation.lm_eval_cli"] if model.lm_name in HARNESS_LMS else ["lm_eval"]
     include = ["--include_path", str(Path(task_dir).resolve())] if task_dir else []
     args = [*entry, "--model", model.lm_name, "--model_args", model.model_args, *include, "--tasks", ",".join(tasks),
-            "--batch_size", str(batch_size), "--device", model.device, "--log_samples",
+            "--batch_size", str(batch_size), "--device", model.device, *extra, "--log_samples",
             "--output_path", str(Path(out).resolve())]
     return shlex.join(args)
 

@@ -96,7 +96,9 @@ def evaluate_suites(cfg: Config, suites: list[tuple[DataConfig, Suite, list[Item
     if cfg.eval.lm_eval_tasks:  # (validation refuses them for scripted policies)
         started = time.perf_counter()
         metrics, command = run_builtin(pool.get(policy), policy, tokenizer, list(cfg.eval.lm_eval_tasks),
-                                       cfg.eval.batch_size, run_dir)
+                                       cfg.eval.batch_size, run_dir, include_path=list(cfg.eval.lm_eval_include_path),
+                                       max_gen_toks=cfg.eval.max_gen_toks,
+                                       truncation_warning=cfg.eval.truncation_warning)
         out.seconds["lm_eval-builtin"] = time.perf_counter() - started
         out.metrics.update(metrics)
         out.commands.append(("lm_eval-builtin", command))

@@ -91,8 +91,13 @@ def span_for_step(step: int, total_steps: int, stage1_frac: float, stage2: str) 
 class SpanMaskedGRPOTrainer(GRPOTrainer):
     """GRPOTrainer whose loss covers only the span the START schedule names for the current step.
 
-    Uses TRL's ``tool_mask`` hook (pinned trl==1.16.0) and recomputes ``num_items_in_batch`` from the
-    masked tokens, so token-normalised losses divide by the *active* token count.
+    Uses TRL's ``tool_mask`` hook (pinned trl==1.16.0). The span mask enters as the ``tool_mask`` that
+    TRL's ``_generate`` returns, so everything TRL builds from the completions afterwards sees it: the
+    active-token count ``num_items_in_batch`` (token-normalised losses divide by it) and, with vLLM
+    rollouts, the importance-sampling correction (its sequence-level ratio sums the log-probability
+    gap over the masked tokens only) and its statistics. The completion-length statistics are logged
+    inside ``_generate``, before the mask, so they keep counting whole completions.
+    ``_generate_and_score_completions`` applies the mask again (idempotent) and recomputes the count.
     """
 
     def __init__(self, *args, stage1_frac: float, stage2: str, **kwargs) -> None:
@@ -103,6 +108,16 @@ class SpanMaskedGRPOTrainer(GRPOTrainer):
         if self.stage1_frac == 0 and self.stage2 == "full":
             return "full"
         return span_for_step(self.state.global_step, self.args.max_steps, self.stage1_frac, self.stage2)
+
+    def _generate(self, prompts: list):
+        prompt_ids, completion_ids, tool_mask, *rest = super()._generate(prompts)
+        span = self.current_span()
+        if span != "full":
+            masks = [span_mask(torch.tensor([ids], dtype=torch.long), self.think_end, span)[0].tolist()
+                     for ids in completion_ids]
+            tool_mask = masks if tool_mask is None else [[a * b for a, b in zip(m, t, strict=True)]
+                                                         for m, t in zip(masks, tool_mask, strict=True)]
+        return prompt_ids, completion_ids, tool_mask, *rest
 
     def _generate_and_score_completions(self, inputs):
         out = super()._generate_and_score_completions(inputs)

@@ -43,6 +43,7 @@ class TrainContext:
     base_path: Path
     run_dir: Path
     tokenizer: Any
+    callbacks: list[TrainerCallback] = field(default_factory=list)  # more trainer callbacks (live W&B curve)
 
 
 @dataclass
@@ -91,6 +92,8 @@ def train_and_save(trainer, ctx: TrainContext, curve: CurveLogger,
     """
     state = ResumeState(curve, counters)
     trainer.add_callback(state)
+    for callback in ctx.callbacks:
+        trainer.add_callback(callback)
     resume = last_checkpoint(ctx.run_dir / TRAINER_DIR)
     if resume is not None:
         state.restore(resume)
