@@ -75,7 +75,7 @@ def base_cell(est: Estimator, cell: Cell) -> Cell | None:
     """The base-model reference of ``cell``'s block: a base run evaluated on the same suite and setting."""
     if cell.method == "base":
         return None
-    bases = [c for c in est.block(cell.suite, cell.setting) if c.method == "base"]
+    bases = [c for c in est.block(cell.suite, cell.setting) if BASE.matches(c)]
     same_data = [c for c in bases if c.data == c.suite]
     return (same_data or bases or [None])[0]
 
@@ -142,10 +142,6 @@ class Arm:
         if self.trained_on == "here":
             return cell.data == cell.suite
         return cell.data != cell.suite and suite_kind(cell.data, kinds) == self.trained_on
-
-    @property
-    def name(self) -> str:
-        return self.method if self.trained_on in ("here", "any") else f"{self.method} trained on {self.trained_on}"
 
 
 BASE = Arm("base", "any")

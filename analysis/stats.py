@@ -3,15 +3,18 @@
 Every estimate in the tables is a mean over seeds of a run-level metric. Its variance is written as a
 linear combination of mean squares, ``V = Σ c_j · MS_j`` (each ``MS_j`` with ``df_j`` degrees of
 freedom), by one of the models below; the interval is ``estimate ± t_{df} · √V`` with Satterthwaite's
-degrees of freedom ``df = V² / Σ (c_j MS_j)² / df_j``, and the two-sided p-value comes from the same
-t statistic, so p < 1 − level exactly when the interval excludes 0.
+degrees of freedom ``df = V'² / Σ (c_j MS'_j)² / df_j``, each mean square taken at its upper 75%
+confidence limit ``MS'_j = MS_j · df_j / χ²_{df_j}(0.25)`` for the df only (:data:`DF_QUANTILE`: the
+plain plug-in df are too large exactly when the seed mean square is small by chance, and 3-seed
+intervals under-covered, 0.92, in simulations; docs/analysis.md). The two-sided p-value comes from the
+same t statistic, so p < 1 − level exactly when the interval excludes 0.
 
 - :class:`TwoWay`: a crossed items × seeds random-effects model ``z_si = μ + a_i + b_s + e_si`` for a
   table of per-item values (one row per seed, the same test items in every row): a cell, or the
   per-item differences of two arms paired by seed. ``Var(mean) = σa²/n + σb²/k + σe²/(nk)``, estimated
-  without bias by ``(MS_items + MS_seeds − MS_resid)/(nk)``; a negative component estimate is set to 0
-  (which drops its mean square from the combination). With one seed the seed component cannot be
-  estimated: the variance is the items' alone.
+  without bias by ``(MS_items + MS_seeds − MS_resid)/(nk)`` (components truncated at 0 only when that
+  is not positive, and for projections). With one seed the seed component cannot be estimated: the
+  variance is the items' alone.
 - :class:`ItemDifference`: two arms on the same items but not paired by seed: the variance of the
   per-item differences of the seed means plus each arm's seed component (Welch–Satterthwaite-like).
 - :class:`SeedsOnly`: seed-level values without per-item records: Student-t over seeds (Welch for a
@@ -48,7 +51,8 @@ POWER = 0.80
 MAX_SEEDS = 1000
 #: a standard error below this is no variation at all (float rounding of equal values): nothing to test
 NO_VARIATION = 1e-9
-#: Satterthwaite's df from mean squares at their upper 75% confidence limits (see :func:`satterthwaite`)
+#: Satterthwaite's df from mean squares at their upper 75% confidence limits (see :func:`satterthwaite`); chosen by
+#: the simulations of analysis/simulate.py (None: plain Satterthwaite)
 DF_QUANTILE: float | None = 0.25
 
 Term = tuple[np.ndarray, np.ndarray, np.ndarray]  # (coefficient, mean square, degrees of freedom)
@@ -103,7 +107,7 @@ class VarianceModel:
 def satterthwaite(terms: list[Term], quantile: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``V = Σ c·MS`` and Satterthwaite's ``df = V'² / Σ (c·MS')²/df`` (terms with c·MS = 0 do not count; df = inf
     without any). ``MS' = MS`` by default; with ``quantile`` q, each mean square is taken at its one-sided upper
-    (1 − q) confidence limit ``MS · df / χ²_df(q)`` for the df only (:data:`DF_QUANTILE`, see :func:`dof`)."""
+    (1 − q) confidence limit ``MS · df / χ²_df(q)`` for the df only (:data:`DF_QUANTILE`)."""
     var = sum(np.asarray(c, float) * ms for c, ms, _ in terms)
     num, denom = 0.0, 0.0
     for c, ms, df in terms:
@@ -307,7 +311,7 @@ def seeds_needed(model: VarianceModel, effect: float, alpha: float = ALPHA, powe
     if not abs(effect) > NO_VARIATION:
         return SeedsNeeded(NAN, "Δ = 0: nothing to detect")
     if not enough(max_seeds):
-        return SeedsNeeded(NAN, f"item-limited: not with {max_seeds} seeds (more test items needed)")
+        return SeedsNeeded(NAN, f"item-limited: not reachable with {max_seeds} seeds; needs more test items")
     lo, hi = model.k, max_seeds  # enough(hi); find the smallest k in (lo, hi] with enough(k)
     if enough(lo):
         return SeedsNeeded(float(lo), f"{lo} seeds")
