@@ -9,8 +9,9 @@ Rules (per claim and setting; docs/analysis.md "Verdicts"):
 - The primary comparisons of all claims in a setting are one family: their p-values are Holm-adjusted
   together (a comparison used by two claims counts once). A comparison *agrees* when its adjusted p is
   below α = 0.05 and Δ has the expected sign (any sign for ``differs``), *opposes* when it is
-  significant with the other sign, and is *unresolved* otherwise (not testable included). Secondary
-  comparisons are judged the same way on their unadjusted p, for context only.
+  significant with the other sign, and is *unresolved* otherwise (not testable included, and a trained
+  arm with one seed: its interval leaves out the seed variation). Secondary comparisons are judged the
+  same way on their unadjusted p, for context only.
 - ``all`` claims (1–3): **contradicted** if any primary comparison opposes; else **not run** if the sweep
   lacks the runs of any primary comparison (or their budgets are not matched); else **supported** if
   every primary comparison agrees; else **inconclusive**, quoting each unresolved comparison's MDE and
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from analysis.compare import suite_kind
+from analysis.estimate import ONE_SEED_NOTE
 from analysis.stats import ALPHA, holm
 
 #: +1: higher is better (better answers or better thinking), −1: lower is better. The one place the analysis
@@ -124,6 +126,8 @@ def _outcome(row: pd.Series, test: Test, p_adj: float, alpha: float) -> str:
         return "not run (budgets not matched)"
     if row["status"].startswith("not testable"):
         return "not testable"
+    if ONE_SEED_NOTE in str(row["power_note"]):
+        return "unresolved"  # a trained arm with one seed: its interval leaves out the seed variation
     if math.isnan(p_adj) or p_adj >= alpha:
         return "unresolved"
     sign = 1 if row["delta"] > 0 else -1
@@ -152,7 +156,9 @@ def describe(row: dict) -> str:
         text += f", MDE {_fmt(row['mde'], False)}"
     if row["outcome"] == "unresolved":
         needed, note = row["seeds_needed"], str(row.get("power_note") or "")
-        if not math.isnan(needed):
+        if ONE_SEED_NOTE in note:
+            text += f" ({ONE_SEED_NOTE})"
+        elif not math.isnan(needed):
             text += f"; {int(needed)} seeds per arm would detect |Δ|"
         elif note.startswith("significant"):
             text += " (p < 0.05 before the Holm adjustment)"
@@ -244,7 +250,7 @@ def verdict_of(claim: Claim, lines: list[dict], alpha: float = ALPHA) -> tuple[s
         return "not run", "; ".join(sorted({r["outcome"].removeprefix("not run: ") for r in missing}))
     if len(agree) == len(primary):
         return "supported", "every primary comparison significant as claimed: " + "; ".join(describe(r) for r in agree)
-    return "inconclusive", ("not significant: " + "; ".join(describe(r) for r in unresolved)
+    return "inconclusive", ("not resolved: " + "; ".join(describe(r) for r in unresolved)
                             + ("; significant as claimed: " + "; ".join(describe(r) for r in agree) if agree else ""))
 
 

@@ -56,6 +56,8 @@ ITEMS_SEEDS = "t: items × seeds"
 ITEMS_ONLY = "t: items (1 seed)"
 T_SEEDS = "t over seeds (not in samples.jsonl)"
 T_SEEDS_ITEMS_DIFFER = "t over seeds (seeds evaluated on different items)"
+T_SEEDS_ONE_ITEM = "t over seeds (one test item)"
+ONE_SEED_NOTE = "1 seed: the seed variation is not in the interval"
 CONSISTENCY_TOL = 1e-6
 #: leave-one-out replicates computed per ``aggregate_weighted`` call: at most this many weights at once
 JACKKNIFE_CHUNK = 2_000_000
@@ -170,7 +172,7 @@ def test_difference(delta: float, model: VarianceModel, pairing: str, level: flo
     se, df = float(test.se), float(df)
     if np.isnan(test.p):
         if not np.isfinite(var):
-            why = "one seed and no per-item records: no variance estimate"
+            why = "one seed and no usable per-item records: no variance estimate"
         elif delta == 0:
             why = "A and B are identical on every item and seed: no variation to test against"
         else:
@@ -185,7 +187,7 @@ def test_difference(delta: float, model: VarianceModel, pairing: str, level: flo
     else:
         needed, note = np.nan, ""
     if not model.seeds_estimated:
-        note += "; 1 seed: the seed variation is not in the interval"
+        note = "; ".join(filter(None, (note, ONE_SEED_NOTE)))
     return Comparison(delta, float(test.lo), float(test.hi), p, pairing, se, df, power, needed, note)
 
 
@@ -301,7 +303,9 @@ class Estimator:
                 est.seed_values[metric] = [p[metric] for p in points]
             ids = {tuple(r["id"] for r in records) for records in all_records}
             est.n_items = len(all_records[0])
-            if len(ids) == 1:
+            if est.n_items < 2:
+                seed_method = T_SEEDS_ONE_ITEM
+            elif len(ids) == 1:
                 est.item_ids = ids.pop()
                 per_run = [self._run_pseudo(r, cell.suite) for _, r in runs.iterrows()]
                 for metric in metrics:
@@ -337,7 +341,11 @@ class Estimator:
                 return Sum(ea.model(metric), eb.model(metric)), "none (different items)"
             if paired_seeds:
                 return TwoWay(ea.pseudo[metric] - eb.pseudo[metric]), "items+seeds"
-            return ItemDifference(ea.pseudo[metric], eb.pseudo[metric]), "items"
+            model = ItemDifference(ea.pseudo[metric], eb.pseudo[metric])
+            # an untrained base arm has no seed variation: its one evaluation stands for every seed
+            model.seeds_estimated = all(arm.seeds_estimated or cell.method == "base"
+                                        for arm, cell in zip(model.arms, (a, b), strict=True))
+            return model, "items"
         va, vb = (np.asarray(e.seed_values[metric], float) for e in (ea, eb))
         if paired_seeds:
             return SeedsOnly(va - vb), "seeds (paired t over seeds)"

@@ -16,7 +16,7 @@ import pandas as pd
 from analysis.claims import arms
 from analysis.collect import BUDGET_FIELDS, method_key, ok_runs
 from analysis.compare import HEADLINE, HEALTH, QUESTION_METRICS
-from analysis.estimate import T_SEEDS, T_SEEDS_ITEMS_DIFFER
+from analysis.estimate import T_SEEDS, T_SEEDS_ITEMS_DIFFER, T_SEEDS_ONE_ITEM
 
 NUMERIC_BUDGET = tuple(f for f in BUDGET_FIELDS if not f.endswith("_hash"))
 BUDGET_COLUMNS = ["suite", "setting", "method", "runs", *NUMERIC_BUDGET]
@@ -41,7 +41,7 @@ def fmt(metric: str, value: float, signed: bool = False) -> str:
     return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
 
 
-SEEDS_ONLY = (T_SEEDS, T_SEEDS_ITEMS_DIFFER)
+SEEDS_ONLY = (T_SEEDS, T_SEEDS_ITEMS_DIFFER, T_SEEDS_ONE_ITEM)
 
 
 def fmt_ci(metric: str, mean: float, lo: float, hi: float, ci_method: str, n_seeds: int) -> str:

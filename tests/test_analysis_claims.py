@@ -69,8 +69,9 @@ def records(suite: str, run_key: int, n_items: int, acc: float, nothink: float, 
     return out
 
 
-def world(sweep, arms: dict, n_items: int = 120, fresh: float = 0.2, transfer: bool = True, xgen: bool = True):
-    for seed in (0, 1, 2):
+def world(sweep, arms: dict, n_items: int = 120, fresh: float = 0.2, transfer: bool = True, xgen: bool = True,
+          seeds: tuple[int, ...] = (0, 1, 2)):
+    for seed in seeds:
         for m, method in enumerate(("base", "rl", "start")):
             for d, data in enumerate((SUITE, GQA)):
                 extra = {}
@@ -124,6 +125,15 @@ def test_a_sweep_without_the_runs_says_not_run(tmp_path):
     assert got[2].verdict.iloc[0] == "supported" and got[3].verdict.iloc[0] == "supported"
     runs = world(tmp_path / "no_ladder", PLANTED, xgen=False)  # no Cross-Generation: no xgen_score, shortcut_rate
     assert verdicts(runs) == {1: "supported", 2: "not run", 3: "not run", 4: "not run"}
+
+
+def test_one_seed_decides_nothing(tmp_path):
+    """With one seed the intervals cover the items only: no comparison may support or contradict a claim."""
+    frame = claims_frame(paired_frame(Estimator(world(tmp_path / "sweep", PLANTED, seeds=(0,)))))
+    assert set(frame.verdict) == {"inconclusive"}
+    primary = frame[frame.role == "primary"]
+    assert (primary.outcome == "unresolved").all() and primary.p.min() < 0.001  # significant over items alone
+    assert frame.reason.str.contains("1 seed: the seed variation is not in the interval").all()
 
 
 def test_rules_are_stated_once():

@@ -146,7 +146,7 @@ def test_sweep_summary_logged_offline_equals_the_tables(tmp_path, monkeypatch):
     out = analyze(sweep, wandb_mode="offline")
     logged = read_offline_run(out / "wandb")
     assert (logged["run"]["run_group"], logged["run"]["job_type"]) == ("test", "analysis")
-    for name in ("comparison", "paired", "budget"):
+    for name in ("claims", "comparison", "paired", "budget"):
         table = logged["tables"][f"analysis/{name}"]
         expected = read_table(out / f"{name}.csv")
         got = pd.DataFrame(table["data"], columns=table["columns"]).reindex(columns=expected.columns)
