@@ -98,6 +98,28 @@ def simulate_pair(rng: np.random.Generator, regime: Regime, k: int, reps: int, d
     return y[0], y[1], expit_mean(regime.centre + delta, sd) - expit_mean(regime.centre, sd)
 
 
+def ratio_pseudo_values(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """Jackknife pseudo-values of the ratio Σnum/Σden over the last axis (what :func:`analysis.estimate.pseudo_values`
+    computes for ``shortcut_rate`` = Σshortcut/Σacc), shifted to average to the ratio."""
+    n = num.shape[-1]
+    total_num, total_den = num.sum(-1, keepdims=True), den.sum(-1, keepdims=True)
+    ratio = total_num / total_den
+    z = n * ratio - (n - 1) * (total_num - num) / (total_den - den)
+    return z - z.mean(-1, keepdims=True) + ratio
+
+
+def simulate_ratio_cell(rng: np.random.Generator, regime: Regime, k: int, reps: int, n: int = N_ITEMS
+                        ) -> tuple[np.ndarray, float]:
+    """``reps`` experiments of one cell of a ratio metric like ``shortcut_rate``: among the right answers
+    (:func:`simulate_cell`'s), the share flagged, with probability ``expit(c + h_i + f_s)`` (item sd 1.0; seed
+    sd = the regime's seed sd). Returns the (reps, k, n) pseudo-values and the true mean over seeds of the
+    ratio (the flag is independent of being right, so it is ``E expit(c + σZ)``)."""
+    right, _ = simulate_cell(rng, regime, k, reps, n)
+    logit = (np.float32(-1.0) + _normal(rng, 1.0, (reps, 1, n)) + _normal(rng, regime.seed_sd, (reps, k, 1)))
+    flagged = right * (rng.random((reps, k, n), dtype=np.float32) < expit(logit))
+    return ratio_pseudo_values(flagged, right), expit_mean(-1.0, float(np.hypot(1.0, regime.seed_sd)))
+
+
 def cell_test(y: np.ndarray, level: float = LEVEL) -> TTest:
     """The interval of each experiment's cell mean (:class:`analysis.stats.TwoWay`), as the Estimator builds it."""
     model = TwoWay(y)
@@ -148,6 +170,10 @@ def tables(reps: int, seed: int = 0) -> str:
         cells = [covers(cell_test(y), truth).mean() for y, truth in (simulate_cell(rng, regime, k, reps)
                                                                       for k in SEEDS)]
         lines.append(f"| {name} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
+    for name, regime in REGIMES.items():
+        cells = [covers(cell_test(z), truth).mean() for z, truth in (simulate_ratio_cell(rng, regime, k, reps)
+                                                                      for k in SEEDS)]
+        lines.append(f"| {name}, ratio (Σflag/Σacc) | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
     for shared, title in ((True, "paired by items and seeds (shared randomness)"),
                           (False, "paired by items only (independent seeds)")):
         lines += ["", f"Differences A − B, {title}: coverage with no difference / false-positive rate at α = 0.05 "

@@ -1,7 +1,8 @@
 """Simulated experiments with known truth (analysis/simulate.py): the intervals hold their coverage.
 
 For k ∈ {3, 5, 10} seeds, 200 binary items, item-dominated and seed-dominated variation:
-- a cell's nominal 95% interval covers the true mean 93–97% of the time;
+- a cell's nominal 95% interval covers the true mean 93–97% of the time, for a mean (accuracy) and for a
+  ratio of sums (shortcut_rate-like, through its jackknife pseudo-values);
 - a paired difference (by items and seeds, the runs sharing randomness) covers 93–97% of the time, and its
   test flags at most 6% of the experiments without a difference; with a planted difference its power is close
   to what the noncentral t predicts (the MDE is that prediction inverted);
@@ -26,6 +27,7 @@ from analysis.simulate import (
     difference_test,
     simulate_cell,
     simulate_pair,
+    simulate_ratio_cell,
 )
 from analysis.stats import mde, power_t, t_test
 
@@ -41,6 +43,15 @@ def test_cell_interval_covers_the_true_mean(regime, k):
     rng = np.random.default_rng([k, len(regime), 1])
     y, truth = simulate_cell(rng, REGIMES[regime], k, REPS)
     coverage = covers(cell_test(y), truth).mean()
+    assert 0.93 <= coverage <= 0.97, coverage
+
+
+@pytest.mark.parametrize("regime,k", CASES)
+def test_cell_interval_of_a_ratio_metric_covers(regime, k):
+    """shortcut_rate-like Σflag/Σacc: jackknife pseudo-values (the delta method) in the same model."""
+    rng = np.random.default_rng([k, len(regime), 6])
+    z, truth = simulate_ratio_cell(rng, REGIMES[regime], k, REPS)
+    coverage = covers(cell_test(z), truth).mean()
     assert 0.93 <= coverage <= 0.97, coverage
 
 

@@ -20,6 +20,7 @@ from analysis.collect import load_runs, read_items
 from analysis.compare import comparison_frame, paired_frame
 from analysis.estimate import Estimator, pseudo_values
 from analysis.report import status_markdown
+from analysis.simulate import ratio_pseudo_values
 from analysis.stats import (
     ItemDifference,
     SeedsOnly,
@@ -48,8 +49,10 @@ def test_pseudo_values_are_the_items_of_a_mean_and_linearise_a_ratio():
     assert np.allclose(z["acc"], acc, atol=1e-12)  # a mean: exactly the items' values
     gain = acc - np.array([r["nothink_acc"] for r in records])
     assert np.allclose(z["thinking_gain"], gain, atol=1e-12)
-    # a ratio Σshortcut/Σacc: the jackknife pseudo-values approach the delta-method influence values
+    # a ratio Σshortcut/Σacc: the jackknife pseudo-values (as analysis/simulate.py computes them in closed form)
+    # approach the delta-method influence values
     shortcut = np.array([r["shortcut"] for r in records])
+    assert np.allclose(z["shortcut_rate"], ratio_pseudo_values(shortcut, acc), atol=1e-12)
     ratio = value["shortcut_rate"]
     influence = ratio + (shortcut - ratio * acc) / acc.mean()
     assert np.abs(z["shortcut_rate"] - influence).max() < 0.05
