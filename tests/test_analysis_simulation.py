@@ -77,7 +77,7 @@ def test_paired_difference_power_for_a_planted_difference(regime, k):
     # what the MDE column assumes: the noncentral t at the true SE and the df (the interval is conservative with
     # 3 seeds and no seed variation, so the power falls a few points short of it there)
     predicted = power_t(truth, float(delta.std()), float(np.median(test.df)))
-    assert -0.1 <= power - predicted <= 0.05, (power, predicted)
+    assert -0.1 <= power - predicted <= 0.07, (power, predicted)
     if regime == "item":  # the planted +0.065 is found with 5 seeds when seeds do not vary
         assert power >= (0.6 if k == 3 else 0.95)
     else:  # and missed most of the time when they do: the MDE says so
