@@ -46,7 +46,7 @@ VERDICTS = ("supported", "contradicted", "inconclusive", "not run")
 FEW_SEEDS = 5
 CLAIM_COLUMNS = ["claim", "statement", "setting", "verdict", "reason", "role", "test", "question", "suite", "a", "b",
                  "metric", "expected", "delta", "ci_lo", "ci_hi", "p", "p_holm", "mde", "seeds_needed", "seeds_a",
-                 "seeds_b", "pairing", "outcome"]
+                 "seeds_b", "pairing", "power_note", "outcome"]
 NAN = math.nan
 
 

@@ -244,8 +244,7 @@ def _claim_rows(g: pd.DataFrame) -> list[list[str]]:
         delta = (f"{fmt(r.metric, r.delta, True)} [{fmt(r.metric, r.ci_lo, True)}, {fmt(r.metric, r.ci_hi, True)}]"
                  if testable else f"{fmt(r.metric, r.delta, True)} (not testable)")
         rows.append([r.role, r.test, r.suite, arms(r._asdict()), r.expected, delta, fmt_p(r.p), fmt_p(r.p_holm),
-                     fmt(r.metric, r.mde), str(int(r.seeds_needed)) if not _nan(r.seeds_needed) else DASH,
-                     r.outcome])
+                     fmt(r.metric, r.mde), fmt_seeds(r.seeds_needed, r.power_note) or DASH, r.outcome])
     return rows
 
 
