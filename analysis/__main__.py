@@ -7,13 +7,12 @@ import logging
 import sys
 from pathlib import Path
 
-from analysis.bootstrap import LEVEL, N_BOOT
 from analysis.report import analyze
+from analysis.stats import LEVEL
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     """Options shared with ``python -m analysis.paper``."""
-    parser.add_argument("--boot", type=int, default=N_BOOT, help=f"bootstrap replicates (default {N_BOOT})")
     parser.add_argument("--level", type=float, default=LEVEL, help=f"confidence level (default {LEVEL})")
     parser.add_argument("--kind", action="append", default=[], metavar="SUITE=KIND",
                         help="declare a suite math or gqa when its name does not tell (repeatable)")
@@ -41,8 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: sweep directory not found: {args.sweep_dir}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    out = analyze(args.sweep_dir, args.out, n_boot=args.boot, level=args.level, kinds=parse_kinds(args.kind),
-                  wandb_mode=args.wandb)
+    out = analyze(args.sweep_dir, args.out, level=args.level, kinds=parse_kinds(args.kind), wandb_mode=args.wandb)
     print(f"analysis written to {out} (report: {out / 'report.md'})\n")
     print((out / "summary.md").read_text(encoding="utf-8"), end="")
     return 0

@@ -1,21 +1,23 @@
 """The numbers behind the tables: every cell's metrics with Δ vs base, and the paper's paired questions.
 
-Both frames come from one :class:`analysis.bootstrap.Estimator`, so every interval and test uses the
-same replicates. A comparison is made only between runs whose budgets match
+Both frames come from one :class:`analysis.estimate.Estimator`, so every interval and test uses the
+same per-item tables. A comparison is made only between runs whose budgets match
 (:func:`analysis.stats.pair_mismatch`); otherwise its row says ``NOT MATCHED`` and why, and carries
 no number. A question that the sweep cannot answer (no such runs) gets a row that says so.
+
+Arms are picked by :class:`Arm` (method, and the kind of suite it was trained on): the one place that
+says which cells play a part in a question, for the paired table and for the claims.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis.bootstrap import Cell, Estimator, holm
-from analysis.stats import pair_mismatch
+from analysis.estimate import Cell, Comparison, Estimator, test_difference
+from analysis.stats import Sum, holm, pair_mismatch
 
 HEADLINE = ("acc", "reward", "nothink_acc", "thinking_gain", "independence_rate", "xgen_score", "shortcut_rate",
             "thinking_sufficient", "trace")
@@ -25,11 +27,32 @@ HEALTH = ("think_tokens", "no_think_close", "empty_think", "mode_careful", "answ
 QUESTION_METRICS = ("acc", "thinking_gain", "independence_rate", "shortcut_rate", "xgen_score", "trace")
 #: substrings that name a suite's kind; a suite matching none is "other" (override with ``kinds``)
 KIND_HINTS = {"math": ("math", "gsm", "aime", "minerva"), "gqa": ("gqa", "qa", "nq", "trivia", "mmlu")}
-COMPARISON_COLUMNS = ["suite", "setting", "method", "trained_on", "metric", "mean", "ci_lo", "ci_hi", "n_seeds",
-                      "n_items", "ci_method", "delta_vs_base", "delta_lo", "delta_hi", "delta_p", "delta_note"]
+COMPARISON_COLUMNS = ["suite", "setting", "method", "trained_on", "metric", "mean", "ci_lo", "ci_hi", "se", "df",
+                      "n_seeds", "n_items", "ci_method", "delta_vs_base", "delta_lo", "delta_hi", "delta_p",
+                      "delta_mde", "delta_note"]
 PAIRED_COLUMNS = ["question", "suite", "setting", "a", "b", "metric", "mean_a", "mean_b", "delta", "ci_lo", "ci_hi",
-                  "p", "p_holm", "seeds_a", "seeds_b", "n_items", "pairing", "status"]
+                  "se", "df", "p", "p_holm", "mde", "seeds_needed", "seeds_a", "seeds_b", "n_items", "pairing",
+                  "power_note", "status"]
 NAN = math.nan
+
+
+#: metrics that are differences of two fractions (in [−1, 1]); counts are ≥ 0; the other listed ones are fractions
+DIFFERENCES, DIFFERENCE_PREFIXES = ("thinking_gain", "xgen_score"), ("xgen_gain/",)
+COUNTS = ("think_tokens",)
+FRACTIONS = ("acc", "nothink_acc", "independence_rate", "shortcut_rate", "thinking_sufficient", "trace",
+             "no_think_close", "empty_think", "empty_answer", "invalid_text", "hedge_rate")
+FRACTION_PREFIXES = ("p_trunc/", "xgen_acc/", "xgen_nothink_acc/", "mode_", "answer_")
+
+
+def metric_range(metric: str) -> tuple[float, float]:
+    """The values ``metric`` can take (a cell's interval is clipped to them); unbounded when not known."""
+    if metric in DIFFERENCES or metric.startswith(DIFFERENCE_PREFIXES):
+        return -1.0, 1.0
+    if metric in COUNTS:
+        return 0.0, math.inf
+    if metric in FRACTIONS or metric.startswith(FRACTION_PREFIXES):
+        return 0.0, 1.0
+    return -math.inf, math.inf
 
 
 def metric_key(metric: str) -> tuple[int, str]:
@@ -52,7 +75,7 @@ def base_cell(est: Estimator, cell: Cell) -> Cell | None:
     """The base-model reference of ``cell``'s block: a base run evaluated on the same suite and setting."""
     if cell.method == "base":
         return None
-    bases = [c for c in est.block(cell.suite, cell.setting) if c.method == "base"]
+    bases = [c for c in est.block(cell.suite, cell.setting) if BASE.matches(c)]
     same_data = [c for c in bases if c.data == c.suite]
     return (same_data or bases or [None])[0]
 
@@ -66,8 +89,15 @@ def refusal(est: Estimator, a: Cell, b: Cell) -> list[str]:
     return problems
 
 
+def _delta_note(note: str, delta: Comparison | None) -> str:
+    if delta is not None and delta.status != "compared":
+        return "; ".join(filter(None, (note, delta.status)))
+    return note
+
+
 def comparison_frame(est: Estimator) -> pd.DataFrame:
-    """One row per cell and metric: mean and CI, and the paired difference to the block's base (see module doc)."""
+    """One row per cell and metric: mean and CI (clipped to :func:`metric_range`), and the paired difference to the
+    block's base (see module doc)."""
     rows = []
     for cell in est.cells():
         e = est.estimate(cell)
@@ -80,15 +110,41 @@ def comparison_frame(est: Estimator) -> pd.DataFrame:
         else:
             note = "NOT MATCHED: " + "; ".join(problems) if problems else ""
         for metric in sorted(e.point, key=metric_key):
-            delta = est.compare(cell, base, metric) if base and not problems else None
+            delta = est.compare(cell, base, metric, seeds=False) if base and not problems else None
             metric_note = "metric absent in base" if delta is None and not note else note
+            low, high = metric_range(metric)
             rows.append({"suite": cell.suite, "setting": cell.setting, "method": cell.label, "trained_on": cell.data,
-                         "metric": metric, "mean": e.point[metric], "ci_lo": e.lo[metric], "ci_hi": e.hi[metric],
-                         "n_seeds": len(e.seeds), "n_items": e.n_items or 0, "ci_method": e.ci_method[metric],
-                         "delta_vs_base": delta.delta if delta else NAN, "delta_lo": delta.lo if delta else NAN,
-                         "delta_hi": delta.hi if delta else NAN, "delta_p": delta.p if delta else NAN,
-                         "delta_note": metric_note})
+                         "metric": metric, "mean": e.point[metric], "ci_lo": max(e.lo[metric], low),
+                         "ci_hi": min(e.hi[metric], high),
+                         "se": e.se[metric], "df": e.df[metric], "n_seeds": len(e.seeds), "n_items": e.n_items or 0,
+                         "ci_method": e.ci_method[metric], "delta_vs_base": delta.delta if delta else NAN,
+                         "delta_lo": delta.lo if delta else NAN, "delta_hi": delta.hi if delta else NAN,
+                         "delta_p": delta.p if delta else NAN, "delta_mde": delta.mde if delta else NAN,
+                         "delta_note": _delta_note(metric_note, delta)})
     return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+
+
+@dataclass(frozen=True)
+class Arm:
+    """The cells that play one side of a comparison: ``method``, trained on the suite it is evaluated on
+    (``trained_on="here"``), on another suite of a kind (``"math"``/``"gqa"``: e.g. RL trained on math and
+    evaluated on a GQA suite), or on anything (``"any"``). Method variants (``start[method.stage2=…]``)
+    are cells of their method."""
+
+    method: str
+    trained_on: str = "here"
+
+    def matches(self, cell: Cell, kinds: dict[str, str] | None = None) -> bool:
+        if cell.method != self.method:
+            return False
+        if self.trained_on == "any":
+            return True
+        if self.trained_on == "here":
+            return cell.data == cell.suite
+        return cell.data != cell.suite and suite_kind(cell.data, kinds) == self.trained_on
+
+
+BASE = Arm("base", "any")
 
 
 @dataclass(frozen=True)
@@ -97,45 +153,66 @@ class Question:
 
     title: str
     suite_kind: str | None  # None: every suite
-    a: Callable[[Cell, str], bool]  # (cell, kind of its training data) -> is arm A
-    b: Callable[[Cell, str], bool]
+    a: Arm
+    b: Arm
     missing: str  # what the sweep needs for this question
 
 
-def _trained_here(method: str) -> Callable[[Cell, str], bool]:
-    return lambda cell, _kind: cell.method == method and cell.data == cell.suite
+@dataclass(frozen=True)
+class GainContrast:
+    """The gain of A over B on a suite of kind ``kind_a`` minus the gain of A over B on a suite of ``kind_b``
+    (same setting; different items and runs, so the two gains are independent and their variances add)."""
 
-
-def _trained_on(method: str, kind: str) -> Callable[[Cell, str], bool]:
-    return lambda cell, data_kind: cell.method == method and cell.data != cell.suite and data_kind == kind
+    title: str
+    a: Arm
+    b: Arm
+    kind_a: str
+    kind_b: str
+    missing: str
 
 
 QUESTIONS = (
-    Question("START vs RL on GQA", "gqa", _trained_here("start"), _trained_here("rl"),
-             "method=start and method=rl runs on a GQA suite"),
-    Question("START vs RL on math", "math", _trained_here("start"), _trained_here("rl"),
-             "method=start and method=rl runs on a math suite"),
-    Question("RLVR transfer to GQA: RL trained on math vs base", "gqa", _trained_on("rl", "math"),
-             lambda cell, _k: cell.method == "base",
+    Question("START vs RL on GQA", "gqa", Arm("start"), Arm("rl"), "method=start and method=rl runs on a GQA suite"),
+    Question("START vs RL on math", "math", Arm("start"), Arm("rl"), "method=start and method=rl runs on a math suite"),
+    Question("RL vs base", None, Arm("rl"), BASE, "method=rl and method=base runs on one suite"),
+    Question("START vs base", None, Arm("start"), BASE, "method=start and method=base runs on one suite"),
+    Question("RLVR transfer to GQA: RL trained on math vs base", "gqa", Arm("rl", "math"), BASE,
              "method=rl runs trained on a math suite that are also evaluated on a GQA suite, and a base run on it "
              "(the run contract must evaluate extra suites: results.json metrics <gqa suite>/* in a data=<math> run)"),
-    Question("RLVR transfer vs direct RL on GQA", "gqa", _trained_on("rl", "math"), _trained_here("rl"),
+    Question("RLVR transfer vs direct RL on GQA", "gqa", Arm("rl", "math"), Arm("rl"),
              "method=rl runs trained on a math suite and evaluated on a GQA suite, and method=rl runs trained on it"),
-    Question("RL vs SFT", None, _trained_here("rl"), _trained_here("sft"), "method=rl and method=sft runs"),
+    Question("RL vs SFT", None, Arm("rl"), Arm("sft"), "method=rl and method=sft runs"),
+)
+GAIN_CONTRASTS = (
+    GainContrast("RL gain on GQA vs RLVR gain on math", Arm("rl"), BASE, "gqa", "math",
+                 "method=rl and method=base runs on a GQA suite and on a math suite"),
 )
 
 
-def _paired_row(question: str, cell: Cell, a: Cell | None, b: Cell | None, metric: str = "", **values) -> dict:
-    row = dict.fromkeys(PAIRED_COLUMNS, NAN) | {"question": question, "suite": cell.suite, "setting": cell.setting,
-                                                "a": a.display if a else "", "b": b.display if b else "",
-                                                "metric": metric, "seeds_a": 0, "seeds_b": 0, "n_items": 0,
-                                                "pairing": ""}
+def _paired_row(question: str, suite: str, setting: str, a: str, b: str, metric: str = "", **values) -> dict:
+    row = dict.fromkeys(PAIRED_COLUMNS, NAN) | {"question": question, "suite": suite, "setting": setting, "a": a,
+                                                "b": b, "metric": metric, "seeds_a": 0, "seeds_b": 0, "n_items": 0,
+                                                "pairing": "", "power_note": ""}
     return row | values
 
 
+def _not_available(title: str, missing: str) -> dict:
+    return _paired_row(title, "", "", "", "", status=f"not available: the sweep has no {missing}")
+
+
+def _comparison_values(cmp: Comparison) -> dict:
+    return {"delta": cmp.delta, "ci_lo": cmp.lo, "ci_hi": cmp.hi, "se": cmp.se, "df": cmp.df, "p": cmp.p,
+            "mde": cmp.mde, "seeds_needed": cmp.seeds_needed, "pairing": cmp.pairing, "power_note": cmp.power_note,
+            "status": cmp.status}
+
+
 def paired_frame(est: Estimator, kinds: dict[str, str] | None = None,
-                 questions: tuple[Question, ...] = QUESTIONS) -> pd.DataFrame:
-    """One row per question, matched pair of cells and metric; refusals and unanswerable questions say why."""
+                 questions: tuple[Question, ...] = QUESTIONS,
+                 contrasts: tuple[GainContrast, ...] = GAIN_CONTRASTS) -> pd.DataFrame:
+    """One row per question, matched pair of cells and metric; refusals and unanswerable questions say why.
+
+    ``p_holm`` adjusts the p-values of every row (not testable rows excluded) for multiplicity (Holm).
+    """
     rows = []
     for q in questions:
         answered = False
@@ -143,16 +220,15 @@ def paired_frame(est: Estimator, kinds: dict[str, str] | None = None,
             if q.suite_kind is not None and suite_kind(suite, kinds) != q.suite_kind:
                 continue
             cells = est.block(suite, setting)
-            arms_a = [c for c in cells if q.a(c, suite_kind(c.data, kinds))]
-            arms_b = [c for c in cells if q.b(c, suite_kind(c.data, kinds))]
-            for a in arms_a:
-                for b in arms_b:
+            for a in [c for c in cells if q.a.matches(c, kinds)]:
+                for b in [c for c in cells if q.b.matches(c, kinds)]:
                     answered = True
                     rows += _pair_rows(est, q.title, a, b)
         if not answered:
-            rows.append(dict.fromkeys(PAIRED_COLUMNS, NAN) | {
-                "question": q.title, "suite": "", "setting": "", "a": "", "b": "", "metric": "", "seeds_a": 0,
-                "seeds_b": 0, "n_items": 0, "pairing": "", "status": f"not available: the sweep has no {q.missing}"})
+            rows.append(_not_available(q.title, q.missing))
+    for contrast in contrasts:
+        found = _contrast_rows(est, contrast, kinds)
+        rows += found or [_not_available(contrast.title, contrast.missing)]
     frame = pd.DataFrame(rows, columns=PAIRED_COLUMNS)
     frame["p_holm"] = holm([float(p) for p in frame["p"]])
     return frame
@@ -160,18 +236,50 @@ def paired_frame(est: Estimator, kinds: dict[str, str] | None = None,
 
 def _pair_rows(est: Estimator, title: str, a: Cell, b: Cell) -> list[dict]:
     ea, eb = est.estimate(a), est.estimate(b)
+    where = {"seeds_a": len(ea.seeds), "seeds_b": len(eb.seeds)}
     problems = refusal(est, a, b)
     if problems:
-        return [_paired_row(title, a, a, b, status="NOT MATCHED (not compared): " + "; ".join(problems),
-                            seeds_a=len(ea.seeds), seeds_b=len(eb.seeds))]
+        return [_paired_row(title, a.suite, a.setting, a.display, b.display,
+                            status="NOT MATCHED (not compared): " + "; ".join(problems), **where)]
     rows = []
     for metric in QUESTION_METRICS:
         cmp = est.compare(a, b, metric)
         if cmp is None:
             continue
-        rows.append(_paired_row(title, a, a, b, metric, mean_a=ea.point[metric], mean_b=eb.point[metric],
-                                delta=cmp.delta, ci_lo=cmp.lo, ci_hi=cmp.hi, p=cmp.p, seeds_a=len(ea.seeds),
-                                seeds_b=len(eb.seeds), n_items=ea.n_items or 0, pairing=cmp.pairing,
-                                status="compared"))
-    return rows or [_paired_row(title, a, a, b, status="no common metric", seeds_a=len(ea.seeds),
-                                seeds_b=len(eb.seeds))]
+        rows.append(_paired_row(title, a.suite, a.setting, a.display, b.display, metric, mean_a=ea.point[metric],
+                                mean_b=eb.point[metric], n_items=ea.n_items or 0, **where, **_comparison_values(cmp)))
+    return rows or [_paired_row(title, a.suite, a.setting, a.display, b.display, status="no common metric", **where)]
+
+
+def _contrast_rows(est: Estimator, contrast: GainContrast, kinds: dict[str, str] | None) -> list[dict]:
+    """Rows of a :class:`GainContrast`: every pair of suites of the two kinds in one setting."""
+    def pairs(kind: str) -> list[tuple[str, str, Cell, Cell]]:
+        return [(suite, setting, a, b) for suite, setting in est.blocks() if suite_kind(suite, kinds) == kind
+                for a in est.block(suite, setting) if contrast.a.matches(a, kinds)
+                for b in est.block(suite, setting) if contrast.b.matches(b, kinds)]
+
+    rows = []
+    for suite_1, setting, a1, b1 in pairs(contrast.kind_a):
+        for suite_2, setting_2, a2, b2 in pairs(contrast.kind_b):
+            if setting_2 != setting:
+                continue
+            names = (f"{a1.display} − {b1.display} on {suite_1}", f"{a2.display} − {b2.display} on {suite_2}")
+            seeds = {"seeds_a": len(est.estimate(a1).seeds), "seeds_b": len(est.estimate(a2).seeds)}
+            problems = [f"{suite}: {p}" for suite, (x, y) in ((suite_1, (a1, b1)), (suite_2, (a2, b2)))
+                        for p in refusal(est, x, y)]
+            suite = f"{suite_1} vs {suite_2}"
+            if problems:
+                rows.append(_paired_row(contrast.title, suite, setting, *names, **seeds,
+                                        status="NOT MATCHED (not compared): " + "; ".join(problems)))
+                continue
+            for metric in QUESTION_METRICS:
+                first, second = est.difference_model(a1, b1, metric), est.difference_model(a2, b2, metric)
+                if first is None or second is None:
+                    continue
+                gains = [est.estimate(x).point[metric] - est.estimate(y).point[metric] for x, y in ((a1, b1), (a2, b2))]
+                cmp = test_difference(gains[0] - gains[1], Sum(first[0], second[0]),
+                                      f"none (different suites; within each: {first[1]}, {second[1]})", est.level)
+                rows.append(_paired_row(contrast.title, suite, setting, *names, metric, mean_a=gains[0],
+                                        mean_b=gains[1], n_items=est.estimate(a1).n_items or 0, **seeds,
+                                        **_comparison_values(cmp)))
+    return rows

@@ -22,9 +22,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from analysis.bootstrap import Estimator
 from analysis.collect import method_key, ok_runs, read_curve
 from analysis.compare import suite_kind
+from analysis.estimate import Estimator
 from analysis.stats import mean_ci
 from analysis.tables import write_csv
 
@@ -232,8 +232,8 @@ def shortcut_plot(comparison: pd.DataFrame, est: Estimator, out_dir: Path, level
     result = FigureResult("shortcut", "Shortcut diagnostics by method",
                           "shortcut_rate: share of correct answers whose thinking a majority of the answerer ladder "
                           "cannot turn into the gold answer; independence_rate: share of correct answers also "
-                          f"reached with an empty thinking. Bars: mean over seeds, whiskers: {level:.0%} bootstrap "
-                          "CI over test items and seeds.")
+                          f"reached with an empty thinking. Bars: mean over seeds, whiskers: {level:.0%} CI over "
+                          "test items and seeds (Student-t, crossed random effects).")
     frame = comparison[comparison["metric"].isin(SHORTCUT_METRICS)].copy()
     if frame.empty:
         result.skipped = "no ok run has shortcut_rate or independence_rate"
@@ -303,7 +303,7 @@ def xgen_plot(comparison: pd.DataFrame, est: Estimator, styles: dict, out_dir: P
     result = FigureResult("xgen", "Cross-Generation: gain from the policy's thinking vs answerer capability",
                           "xgen gain = accuracy of an answerer given (question, policy's thinking) minus its accuracy "
                           "given (question, empty thinking); answerers in ladder order, weaker to stronger (* = not "
-                          f"in the ladder). Mean over seeds with {level:.0%} bootstrap CI over test items and seeds.")
+                          f"in the ladder). Mean over seeds with {level:.0%} CI over test items and seeds.")
     frame = comparison[comparison["metric"].str.startswith("xgen_gain/")].copy()
     if frame.empty:
         result.skipped = ("no ok run has xgen_gain/<answerer> metrics (runs before Cross-Generation, issue 3, "
@@ -340,7 +340,7 @@ def truncation_plot(comparison: pd.DataFrame, est: Estimator, styles: dict, out_
     result = FigureResult("truncation", "Truncation curves p(λ) by method",
                           "p(λ): accuracy when the policy answers after only the first ⌊λ·|t|⌋ tokens of its own "
                           "thinking; trace = mean of p over λ (high: the reward is reached with little thinking). "
-                          f"Mean over seeds with a {level:.0%} bootstrap band over test items and seeds.")
+                          f"Mean over seeds with a {level:.0%} band over test items and seeds (pointwise CIs).")
     frame = comparison[comparison["metric"].str.fullmatch(r"p_trunc/[0-9.eE+-]+")].copy()
     if frame.empty:
         result.skipped = "no ok run has p_trunc/<λ> metrics (runs before the truncation evaluation, issue 3)"
@@ -375,3 +375,67 @@ def draw_all(runs: pd.DataFrame, comparison: pd.DataFrame, est: Estimator, out_d
                 truncation_plot(comparison, est, styles, out_dir, level, kinds),
                 training_curves(runs, styles, out_dir, level)]
 
+
+
+# --- forest plot of the paired comparisons -----------------------------------------------------------
+FOREST_COLOURS = {True: "#0072B2", False: "#777777"}  # the CI excludes 0 / includes it
+FOREST_ROW = 0.26  # inches per comparison
+
+
+def _forest_label(row) -> str:
+    if " vs " in row.suite:  # a contrast of two gains measured on different suites
+        label = f"({row.a}) − ({row.b})"
+    else:
+        label = f"{row.suite}: {row.a} − {row.b}"
+    return f"{label} [{row.setting}]" if row.setting else label
+
+
+def forest_plot(paired: pd.DataFrame, est: Estimator, out_dir: Path, level: float) -> FigureResult:
+    """Every computed paired comparison: Δ = A − B with its CI, the zero line, and ±MDE marks; one panel per
+    metric (rows in the order of the paired table)."""
+    result = FigureResult("forest", "Paired comparisons: Δ with CI and minimum detectable effect",
+                          f"Δ = A − B (mean over seeds) with its {level:.0%} Student-t CI over test items and seeds; "
+                          "filled blue: the CI excludes 0 (p < 0.05, unadjusted). Grey ticks at ±MDE: the smallest "
+                          "|Δ| the comparison detects with 80% power at α = 0.05; a non-significant Δ inside them "
+                          "says the sweep could not have detected an effect that small. Not testable and refused "
+                          "comparisons are listed in paired.md, not drawn.")
+    rows = paired[paired["status"] == "compared"].copy()
+    if rows.empty:
+        result.skipped = "no paired comparison was computed (see paired.md)"
+        return result
+    rows["label"] = [_forest_label(r) for r in rows.itertuples(index=False)]
+    metrics = list(dict.fromkeys(rows["metric"]))
+    sizes = [int((rows["metric"] == m).sum()) for m in metrics]
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(8.0, sum(FOREST_ROW * n + 0.75 for n in sizes) + 0.6), layout="constrained")
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(len(metrics), 1, squeeze=False, gridspec_kw={"height_ratios": [n + 2 for n in sizes]})
+        frames = []
+        for ax, metric in zip(axes[:, 0], metrics, strict=True):
+            g = rows[rows["metric"] == metric].copy()
+            g["y"] = np.arange(len(g))[::-1]
+            for r in g.itertuples(index=False):
+                excludes = bool(r.ci_lo > 0 or r.ci_hi < 0)
+                colour = FOREST_COLOURS[excludes]
+                ax.plot([r.ci_lo, r.ci_hi], [r.y, r.y], color=colour, linewidth=1.4, solid_capstyle="butt")
+                ax.plot([r.delta], [r.y], marker="o", markersize=5, color=colour,
+                        markerfacecolor=colour if excludes else "white", linestyle="none")
+                if np.isfinite(r.mde):
+                    ax.plot([-r.mde, r.mde], [r.y, r.y], marker="|", markersize=9, color="#999999", linestyle="none")
+            ax.axvline(0, color="black", linewidth=0.8)
+            ax.set_yticks(g["y"], g["label"])
+            ax.set_ylim(-0.7, len(g) - 0.3)
+            ax.set_title(f"Δ {metric}")
+            ax.set_xlabel(f"Δ {metric} (A − B)")
+            ax.grid(axis="y", visible=False)
+            frames.append(g)
+        fig.suptitle(result.title)
+        result.files = _save(fig, out_dir, "forest")
+    data = pd.concat(frames)[["label", "question", "suite", "setting", "a", "b", "metric", "y", "delta", "ci_lo",
+                              "ci_hi", "p", "mde", "pairing"]]
+    write_csv(data, out_dir / "forest.csv")
+    result.data = "forest.csv"
+    arms = {(r.suite, r.setting, arm) for r in rows.itertuples(index=False) for arm in (r.a, r.b)}
+    result.runs = sorted({run for cell in est.cells() if (cell.suite, cell.setting, cell.display) in arms
+                          for run in est.runs_of(cell)["run"]})
+    return result

@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no run folders (*/{RESULTS_FILE}) in {args.results_dir} or its sub-folders", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    options = {"n_boot": args.boot, "level": args.level, "kinds": parse_kinds(args.kind)}
+    options = {"level": args.level, "kinds": parse_kinds(args.kind)}
     several = len(sweeps) > 1
     if args.check:
         problems = []

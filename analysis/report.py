@@ -1,14 +1,16 @@
-"""Write the whole analysis of a sweep folder: status, budget check, tables, figures, manifest and report.
+"""Write the whole analysis of a sweep folder: status, budget check, claims, tables, figures, manifest, report.
 
 :func:`analyze` reads only the run folders and writes only into its output folder; the same folder
-gives the same CSV, Markdown, LaTeX and JSON bytes on every rerun (the bootstrap draws are keyed, not
-random). It works on partial sweeps (only ok runs enter numbers; the rest are listed in ``status.md``)
-and on sweeps with no ok run at all (status, matching and an empty manifest; nothing crashes).
+gives the same CSV, Markdown, LaTeX and JSON bytes on every rerun (the statistics are closed-form: no
+random draws). It works on partial sweeps (only ok runs enter numbers; the rest are listed in
+``status.md``) and on sweeps with no ok run at all (status, matching and an empty manifest; nothing
+crashes).
 
-Files written (all in the output folder): ``status.md``, ``matching.md``, ``comparison.{md,csv,tex}``,
-``paired.{md,csv,tex}``, ``budget.{md,csv,tex}``, one ``<figure>.{png,pdf,csv}`` per figure,
+Files written (all in the output folder): ``status.md``, ``matching.md``, ``claims.{md,csv,tex}``,
+``comparison.{md,csv,tex}``, ``paired.{md,csv,tex}``, ``budget.{md,csv,tex}``, one
+``<figure>.{png,pdf,csv}`` per figure (the forest plot of the paired comparisons first),
 ``manifest.json`` (every table and figure and the data it is drawn from), ``report.md`` (one page
-embedding them) and ``summary.md`` (what the command line prints).
+embedding them, the claims first) and ``summary.md`` (what the command line prints).
 """
 
 from __future__ import annotations
@@ -20,17 +22,22 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.bootstrap import LEVEL, N_BOOT, Estimator
+from analysis.claims import FEW_SEEDS, claims_frame, few_seeds
 from analysis.collect import load_runs, method_key, ok_runs, seed_key
 from analysis.compare import comparison_frame, paired_frame
-from analysis.figures import FigureResult, draw_all
-from analysis.stats import budgets_matched
+from analysis.estimate import Estimator
+from analysis.figures import FigureResult, draw_all, forest_plot
+from analysis.stats import LEVEL, budgets_matched
 from analysis.tables import (
     budget_frame,
     budget_latex,
     budget_markdown,
+    claims_latex,
+    claims_markdown,
+    claims_summary,
     comparison_latex,
     comparison_markdown,
+    fmt,
     fmt_ci,
     fmt_delta,
     markdown_table,
@@ -45,9 +52,10 @@ log = logging.getLogger(__name__)
 NOT_MATCHED_NOTE = ("> **WARNING: budgets NOT MATCHED** within the sweep; see `matching.md`. Comparisons between "
                     "unmatched runs are refused, not made.\n\n")
 STATUS_ORDER = ("ok", "failed", "running")
-TABLES = {"comparison": "every cell (suite × setting × method): every metric, mean and CI over items and seeds, "
+TABLES = {"claims": "a verdict on each of the paper's four claims, with the comparisons that test it",
+          "comparison": "every cell (suite × setting × method): every metric, mean and CI over items and seeds, "
                         "paired Δ vs base",
-          "paired": "the paper's questions: paired bootstrap differences with CIs and p-values; refusals",
+          "paired": "the paper's questions: paired differences with CIs, p-values and MDEs; refusals",
           "budget": "optimizer steps, completions sampled, tokens generated, wall time per method"}
 
 
@@ -76,9 +84,9 @@ def missing_cells(runs: pd.DataFrame) -> list[str]:
             for (m, d, t), s in itertools.product(conditions, seeds) if (m, d, t, s) not in done]
 
 
-def status_markdown(runs: pd.DataFrame, inconsistent: list[str]) -> str:
-    """Runs by status (failed ones with their error), skipped folders, cells without an ok run, and any
-    results.json metric that the run's own samples.jsonl does not reproduce."""
+def status_markdown(runs: pd.DataFrame, inconsistent: list[str], duplicates: list[str] = ()) -> str:
+    """Runs by status (failed ones with their error), skipped folders, cells without an ok run, base
+    evaluations counted once, and any results.json metric that the run's own samples.jsonl does not reproduce."""
     statuses = sorted(set(runs["status"]), key=status_key)
     counts = ", ".join(f"{(runs['status'] == s).sum()} {s}" for s in statuses) or "no runs"
     text = f"# Run status\n\n{len(runs)} run folders: {counts}.\n"
@@ -91,6 +99,9 @@ def status_markdown(runs: pd.DataFrame, inconsistent: list[str]) -> str:
     missing = missing_cells(runs)
     if missing:
         text += f"\n## missing from the numbers: no ok run ({len(missing)})\n\n" + "\n".join(missing) + "\n"
+    if duplicates:
+        text += (f"\n## base evaluations counted once ({len(duplicates)})\n\n"
+                 + "".join(f"- {line}\n" for line in duplicates))
     if inconsistent:
         text += (f"\n## results.json disagrees with samples.jsonl ({len(inconsistent)})\n\nThe tables use the "
                  "values recomputed from samples.jsonl with the harness's metric definition.\n\n"
@@ -126,24 +137,43 @@ def _counts(runs: pd.DataFrame) -> str:
     return f"{counts.get('ok', 0)} ok, {counts.get('failed', 0)} failed, {counts.get('running', 0)} running runs"
 
 
+def seeds_warning(paired: pd.DataFrame) -> str:
+    """A warning line when some comparison rests on fewer than :data:`FEW_SEEDS` seeds per arm ("" otherwise)."""
+    fewest = few_seeds(paired)
+    if fewest is None:
+        return ""
+    return (f"> **Fewer than {FEW_SEEDS} seeds** (as few as {fewest} per arm): where seeds dominate the variation, "
+            f"an interval rests on about {max(fewest - 1, 1)} degree(s) of freedom and only large effects are "
+            "detectable; read the MDE column before reading a non-significant Δ as no effect.\n\n")
+
+
 def report_markdown(name: str, runs: pd.DataFrame, problems: list[str], inconsistent: list[str],
-                    comparison: pd.DataFrame, paired: pd.DataFrame, figures: list[FigureResult]) -> str:
-    """One page: status, matching verdict, headline accuracy, the paper's questions, every figure, the files."""
+                    comparison: pd.DataFrame, paired: pd.DataFrame, claims: pd.DataFrame,
+                    figures: list[FigureResult], duplicates: list[str] = ()) -> str:
+    """One page: status, matching verdict, the claims' verdicts, headline accuracy, the paper's questions, every
+    figure, the files."""
     text = f"# Sweep `{name}`\n\n{_counts(runs)} (see `status.md`); "
     text += "**budgets NOT MATCHED** (see `matching.md`).\n\n" if problems else "budgets matched.\n\n"
     if inconsistent:
         text += (f"> **{len(inconsistent)} results.json metrics disagree with their samples.jsonl**; see "
                  "`status.md`.\n\n")
+    text += "## The paper's claims\n\n" + seeds_warning(paired) + claims_summary(claims)
+    text += "\nThe comparisons behind each verdict, and the rules: `claims.md`.\n\n"
     text += "## Accuracy\n\n" + headline_markdown(comparison)
     compared = paired[paired["status"] == "compared"]
     text += "\n## The paper's questions\n\n"
     rows = [[r.question, f"{r.suite} ({r.setting})" if r.setting else r.suite, f"{r.a} − {r.b}", r.metric,
-             fmt_delta(r.metric, r.delta, r.ci_lo, r.ci_hi, r.p)] for r in compared.itertuples(index=False)]
+             fmt_delta(r.metric, r.delta, r.ci_lo, r.ci_hi, r.p), fmt(r.metric, r.mde)]
+            for r in compared.itertuples(index=False)]
     if rows:
-        text += markdown_table(["question", "suite", "A − B", "metric", "Δ [CI] p"], rows)
+        text += markdown_table(["question", "suite", "A − B", "metric", "Δ [CI] p", "MDE"], rows)
     other = paired[paired["status"] != "compared"]
-    text += "".join(f"\n- {r.question}: {r.status}" for r in other.itertuples(index=False))
-    text += "\n\nDetails, Holm-adjusted p-values and pairing: `paired.md`.\n\n## Figures\n"
+    text += "".join(f"\n- {r.question}: {r.a + ' vs ' + r.b + ', ' if r.a else ''}"
+                    f"{r.metric + ': ' if r.metric else ''}{r.status}" for r in other.itertuples(index=False))
+    text += "\n\nDetails, Holm-adjusted p-values, seeds to detect Δ and pairing: `paired.md`."
+    if duplicates:
+        text += f" {len(duplicates)} duplicate base evaluation(s) counted once (`status.md`)."
+    text += "\n\n## Figures\n"
     for fig in figures:
         if fig.skipped:
             text += f"\n**{fig.title}**: not drawn: {fig.skipped}.\n"
@@ -153,10 +183,14 @@ def report_markdown(name: str, runs: pd.DataFrame, problems: list[str], inconsis
     return text + "- `manifest.json`: every table and figure with the data and runs it is drawn from\n"
 
 
-def manifest(name: str, runs: pd.DataFrame, figures: list[FigureResult], n_boot: int, level: float) -> dict:
+STATISTICS = ("Student-t intervals from a crossed items × seeds random-effects model on jackknife pseudo-values "
+              "(Satterthwaite df); differences paired by items, and by seed where the runs share randomness")
+
+
+def manifest(name: str, runs: pd.DataFrame, figures: list[FigureResult], level: float) -> dict:
     """Every table and figure, the file it is drawn from and the runs behind it (no absolute paths)."""
     return {"sweep": name, "runs": {s: int((runs["status"] == s).sum()) for s in sorted(set(runs["status"]))},
-            "bootstrap": {"replicates": n_boot, "level": level},
+            "statistics": {"method": STATISTICS, "level": level, "mde_power": 0.8, "mde_alpha": 0.05},
             "tables": [{"name": n, "files": [f"{n}.md", f"{n}.csv", f"{n}.tex"], "data": f"{n}.csv",
                         "description": d} for n, d in TABLES.items()],
             "figures": [f.to_json() for f in figures]}
@@ -166,7 +200,7 @@ def _write_json(path: Path, obj: dict) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
-def analyze(sweep_dir: str | Path, out_dir: str | Path | None = None, *, n_boot: int = N_BOOT, level: float = LEVEL,
+def analyze(sweep_dir: str | Path, out_dir: str | Path | None = None, *, level: float = LEVEL,
             kinds: dict[str, str] | None = None, wandb_mode: str | None = None) -> Path:
     """Analyse ``sweep_dir`` into ``out_dir`` (default ``<sweep_dir>/analysis``) and return ``out_dir``.
 
@@ -187,34 +221,40 @@ def analyze(sweep_dir: str | Path, out_dir: str | Path | None = None, *, n_boot:
         write_text(out / "status.md", status_markdown(runs, []))
         write_text(out / "summary.md", message)
         write_text(out / "report.md", f"# Sweep `{name}`\n\n{message}")
-        _write_json(out / "manifest.json", manifest(name, runs, [], n_boot, level) | {"tables": []})
+        _write_json(out / "manifest.json", manifest(name, runs, [], level) | {"tables": []})
         return out
     note = NOT_MATCHED_NOTE if problems else ""
-    est = Estimator(runs, n_boot, level)
+    est = Estimator(runs, level)
     comparison = comparison_frame(est)
     paired = paired_frame(est, kinds)
+    claims = claims_frame(paired, kinds)
     budget = budget_frame(runs)
+    warning = seeds_warning(paired)
+    write_csv(claims, out / "claims.csv")
+    write_text(out / "claims.md", claims_markdown(claims, note, level, warning))
+    write_text(out / "claims.tex", claims_latex(claims, level))
     write_csv(comparison, out / "comparison.csv")
-    write_text(out / "comparison.md", comparison_markdown(comparison, note, level, n_boot))
+    write_text(out / "comparison.md", comparison_markdown(comparison, note, level))
     write_text(out / "comparison.tex", comparison_latex(comparison, level))
     write_csv(paired, out / "paired.csv")
-    write_text(out / "paired.md", paired_markdown(paired, note, level, n_boot))
+    write_text(out / "paired.md", paired_markdown(paired, note, level, warning))
     write_text(out / "paired.tex", paired_latex(paired, level))
     write_csv(budget, out / "budget.csv")
     write_text(out / "budget.md", budget_markdown(budget, note))
     write_text(out / "budget.tex", budget_latex(budget))
-    figures = draw_all(runs, comparison, est, out, level, kinds)
+    figures = [forest_plot(paired, est, out, level), *draw_all(runs, comparison, est, out, level, kinds)]
     for fig in figures:
         if fig.skipped:
             log.info("figure %s not drawn: %s", fig.name, fig.skipped)
-    write_text(out / "status.md", status_markdown(runs, est.inconsistent))
-    _write_json(out / "manifest.json", manifest(name, runs, figures, n_boot, level))
-    write_text(out / "report.md", report_markdown(name, runs, problems, est.inconsistent, comparison, paired, figures))
+    write_text(out / "status.md", status_markdown(runs, est.inconsistent, est.duplicates))
+    _write_json(out / "manifest.json", manifest(name, runs, figures, level))
+    write_text(out / "report.md", report_markdown(name, runs, problems, est.inconsistent, comparison, paired, claims,
+                                                  figures, est.duplicates))
     verdict = "budgets NOT MATCHED (see matching.md)" if problems else "budgets matched"
-    write_text(out / "summary.md", f"{_counts(runs)}; {verdict}\n\n{headline_markdown(comparison)}")
+    write_text(out / "summary.md", f"{_counts(runs)}; {verdict}\n\n{headline_markdown(comparison)}\n"
+                                   f"{claims_summary(claims)}")
     if wandb_mode:
         from analysis.wandb_log import log_summary
 
         log_summary(sweep_dir, out, wandb_mode)
     return out
-

@@ -1,8 +1,9 @@
 """Tables as Markdown (to read), CSV (to load) and LaTeX (for the paper), byte-identical on every rerun.
 
-Three tables: the method comparison (every cell's metrics with CIs and Δ vs base), the paired
-comparisons that answer the paper's questions, and the budget per method. Rows are sorted by suite,
-setting, method (base, sft, rl, start, then others) and metric; floats have a fixed number of decimals.
+Four tables: the verdicts on the paper's claims, the method comparison (every cell's metrics with CIs
+and Δ vs base), the paired comparisons that answer the paper's questions, and the budget per method.
+Rows are sorted by suite, setting, method (base, sft, rl, start, then others) and metric; floats have
+a fixed number of decimals.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.bootstrap import BOOTSTRAP
+from analysis.claims import arms
 from analysis.collect import BUDGET_FIELDS, method_key, ok_runs
 from analysis.compare import HEADLINE, HEALTH, QUESTION_METRICS
+from analysis.estimate import T_SEEDS, T_SEEDS_ITEMS_DIFFER, T_SEEDS_ONE_ITEM
 
 NUMERIC_BUDGET = tuple(f for f in BUDGET_FIELDS if not f.endswith("_hash"))
 BUDGET_COLUMNS = ["suite", "setting", "method", "runs", *NUMERIC_BUDGET]
@@ -39,13 +41,17 @@ def fmt(metric: str, value: float, signed: bool = False) -> str:
     return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
 
 
+SEEDS_ONLY = (T_SEEDS, T_SEEDS_ITEMS_DIFFER, T_SEEDS_ONE_ITEM)
+
+
 def fmt_ci(metric: str, mean: float, lo: float, hi: float, ci_method: str, n_seeds: int) -> str:
-    """``mean [lo, hi]``; a t-interval (no per-item records) is marked †, a single such seed has no CI."""
+    """``mean [lo, hi]``; a t-interval over seeds only (no per-item records) is marked †, a single such seed
+    has no CI."""
     if _nan(mean):
         return DASH
-    if ci_method != BOOTSTRAP and n_seeds < 2:
+    if ci_method in SEEDS_ONLY and n_seeds < 2:
         return f"{fmt(metric, mean)} (1 seed, no CI)"
-    mark = "" if ci_method == BOOTSTRAP else "†"
+    mark = "†" if ci_method in SEEDS_ONLY else ""
     return f"{fmt(metric, mean)} [{fmt(metric, lo)}, {fmt(metric, hi)}]{mark}"
 
 
@@ -56,10 +62,24 @@ def fmt_p(p: float) -> str:
 
 
 def fmt_delta(metric: str, delta: float, lo: float, hi: float, p: float) -> str:
-    """``+Δ [lo, hi] p=…`` for a paired difference; em dash when not computed."""
+    """``+Δ [lo, hi] p=…`` for a paired difference; ``+Δ (not testable)`` without variation; em dash when not
+    computed."""
     if _nan(delta):
         return DASH
-    return f"{fmt(metric, delta, True)} [{fmt(metric, lo, True)}, {fmt(metric, hi, True)}] p={fmt_p(p)}"
+    if _nan(p):
+        return f"{fmt(metric, delta, True)} (not testable)"
+    p_text = fmt_p(p)
+    return (f"{fmt(metric, delta, True)} [{fmt(metric, lo, True)}, {fmt(metric, hi, True)}] "
+            f"p{'' if p_text.startswith('<') else '='}{p_text}")
+
+
+def fmt_seeds(needed: float, note: str) -> str:
+    """Seeds per arm that would detect the observed Δ: a number, or why not (blank when significant)."""
+    if not _nan(needed):
+        return f"{int(needed)}"
+    if not note or note.startswith("significant"):
+        return ""
+    return note.split(":")[0].split(";")[0]
 
 
 def sort_rows(df: pd.DataFrame) -> pd.DataFrame:
@@ -124,13 +144,15 @@ def _cell_rows(block: pd.DataFrame, metrics: list[str], delta: bool) -> list[lis
     return rows
 
 
-def comparison_markdown(frame: pd.DataFrame, note: str, level: float, n_boot: int) -> str:
+def comparison_markdown(frame: pd.DataFrame, note: str, level: float) -> str:
     """The method comparison: per (suite, setting), headline metrics, Δ vs base, then format health and modes."""
     text = "# Method comparison\n\n" + note + (
-        f"Cells: mean over seeds [{level:.0%} CI: percentile bootstrap over test items and seeds, B={n_boot}]; "
-        "† marks a Student-t interval over seeds (runs without per-item records). Δ vs base: the paired "
-        "difference to the base row of the same block with its bootstrap CI and two-sided p-value (not adjusted "
-        "for multiple comparisons). All metrics, per-answerer and per-λ ones included, are in `comparison.csv`.\n")
+        f"Cells: mean over seeds [{level:.0%} CI: Student-t with the item and seed variation of a crossed "
+        "random-effects model, Satterthwaite df; see docs/analysis.md]; † marks a Student-t interval over seeds "
+        "alone (runs without per-item records). Δ vs base: the difference to the base row of the same block, "
+        "paired by items (and by seed where the runs share randomness), with its CI and two-sided p-value (not "
+        "adjusted for multiple comparisons). All metrics, per-answerer and per-λ ones included, with standard "
+        "errors, df and the MDE of each Δ, are in `comparison.csv`.\n")
     for suite, setting, block in _blocks(frame):
         text += f"\n## {_block_title(suite, setting)}\n\n"
         headline = _present(block, HEADLINE)
@@ -154,34 +176,39 @@ def comparison_latex(frame: pd.DataFrame, level: float) -> str:
         headline = _present(block, HEADLINE)
         rows = [r[:1] + r[3:] for r in _cell_rows(block, headline, False)]
         tables.append(latex_table(["method", *headline], rows,
-                                  f"{_block_title(suite, setting)}: mean over seeds with {level:.0%} bootstrap CI "
-                                  "over test items and seeds."))
+                                  f"{_block_title(suite, setting)}: mean over seeds with {level:.0%} CI over test "
+                                  "items and seeds (Student-t, crossed random effects)."))
     return "\n".join(tables)
 
 
-def paired_markdown(frame: pd.DataFrame, note: str, level: float, n_boot: int) -> str:
-    """The paper's questions: per question, A vs B per metric with Δ, CI, p and Holm-adjusted p; refusals spelt out."""
-    text = "# Paired comparisons\n\n" + note + (
-        f"Δ = A − B, mean over seeds; CI: {level:.0%} percentile bootstrap of the paired difference (B={n_boot}), "
-        "resampling test items and seeds jointly for both arms (`pairing` says what was paired); p: two-sided "
-        "bootstrap p-value; p (Holm): adjusted over every comparison in this table. Runs whose budgets differ "
-        "are never compared: their row says NOT MATCHED and why.\n")
+def paired_markdown(frame: pd.DataFrame, note: str, level: float, warning: str = "") -> str:
+    """The paper's questions: per question, A vs B per metric with Δ, CI, p, Holm-adjusted p, MDE and the seeds
+    that would detect Δ; not testable rows and refusals spelt out."""
+    text = "# Paired comparisons\n\n" + note + warning + (
+        f"Δ = A − B, mean over seeds; CI: {level:.0%} Student-t interval of the difference, paired by items "
+        "always and by seed where the two arms share randomness (`pairing`), with the item and seed variation "
+        "(Satterthwaite df); p: two-sided, from the same t statistic; p (Holm): adjusted over every comparison in "
+        "this table. MDE: the smallest |Δ| this design detects with 80% power at α = 0.05; seeds: when Δ is not "
+        "significant, the seeds per arm at which the MDE reaches the observed |Δ|. Runs whose budgets differ are "
+        "never compared: their row says NOT MATCHED and why.\n")
     for question, g in frame.groupby("question", sort=False):
         text += f"\n## {question}\n\n"
         rows, refusals = [], []
         for r in g.itertuples(index=False):
             where = _block_title(r.suite, r.setting)
             if r.status != "compared":
-                refusals.append(f"- {where + ': ' if where else ''}{r.a + ' vs ' + r.b + ': ' if r.a else ''}"
-                                f"{r.status}\n")
+                subject = f"{r.a} vs {r.b}" + (f", {r.metric}" if r.metric else "") + ": " if r.a else ""
+                value = f" (Δ {fmt(r.metric, r.delta, True)})" if r.status.startswith("not testable") else ""
+                refusals.append(f"- {where + ': ' if where else ''}{subject}{r.status}{value}\n")
                 continue
             rows.append([where, r.a, r.b, r.metric, fmt(r.metric, r.mean_a), fmt(r.metric, r.mean_b),
                          f"{fmt(r.metric, r.delta, True)} [{fmt(r.metric, r.ci_lo, True)}, "
-                         f"{fmt(r.metric, r.ci_hi, True)}]", fmt_p(r.p), fmt_p(r.p_holm),
-                         f"{int(r.seeds_a)}/{int(r.seeds_b)}", str(int(r.n_items)) if r.n_items else DASH, r.pairing])
+                         f"{fmt(r.metric, r.ci_hi, True)}]", fmt_p(r.p), fmt_p(r.p_holm), fmt(r.metric, r.mde),
+                         fmt_seeds(r.seeds_needed, r.power_note), f"{int(r.seeds_a)}/{int(r.seeds_b)}",
+                         str(int(r.n_items)) if r.n_items else DASH, r.pairing])
         if rows:
-            text += markdown_table(["suite", "A", "B", "metric", "A", "B", "Δ [CI]", "p", "p (Holm)", "seeds A/B",
-                                    "items", "pairing"], rows)
+            text += markdown_table(["suite", "A", "B", "metric", "A", "B", "Δ [CI]", "p", "p (Holm)", "MDE",
+                                    "seeds to detect Δ", "seeds A/B", "items", "pairing"], rows)
         text += ("\n" if rows and refusals else "") + "".join(refusals)
     return text
 
@@ -190,10 +217,67 @@ def paired_latex(frame: pd.DataFrame, level: float) -> str:
     """The compared rows of the paired table as one LaTeX table."""
     rows = [[r.question, _block_title(r.suite, r.setting), f"{r.a} vs {r.b}", r.metric,
              f"{fmt(r.metric, r.delta, True)} [{fmt(r.metric, r.ci_lo, True)}, {fmt(r.metric, r.ci_hi, True)}]",
-             fmt_p(r.p), fmt_p(r.p_holm)] for r in frame.itertuples(index=False) if r.status == "compared"]
-    return latex_table(["question", "suite", "A vs B", "metric", "Δ [CI]", "p", "p (Holm)"], rows,
-                       f"Paired differences A − B with {level:.0%} bootstrap CI over test items and seeds; "
-                       "p two-sided, Holm-adjusted over all rows.", text_columns=4)
+             fmt_p(r.p), fmt_p(r.p_holm), fmt(r.metric, r.mde)] for r in frame.itertuples(index=False)
+            if r.status == "compared"]
+    return latex_table(["question", "suite", "A vs B", "metric", "Δ [CI]", "p", "p (Holm)", "MDE"], rows,
+                       f"Paired differences A − B with {level:.0%} Student-t CI over test items and seeds; "
+                       "p two-sided, Holm-adjusted over all rows; MDE at 80% power, α = 0.05.", text_columns=4)
+
+
+def claims_summary(claims: pd.DataFrame) -> str:
+    """One row per claim (and setting): the claim, its verdict in bold, why."""
+    rows = []
+    for (number, setting), g in claims.groupby(["claim", "setting"], sort=True):
+        first = g.iloc[0]
+        claim = f"{number}. {first['statement']}" + (f" ({setting})" if setting else "")
+        rows.append([claim, f"**{first['verdict']}**", first["reason"]])
+    return markdown_table(["claim", "verdict", "why"], rows)
+
+
+def _claim_rows(g: pd.DataFrame) -> list[list[str]]:
+    rows = []
+    for r in g.itertuples(index=False):
+        if r.outcome.startswith("not run"):
+            rows.append([r.role, r.test, DASH, DASH, r.expected, DASH, DASH, DASH, DASH, DASH, r.outcome])
+            continue
+        testable = not _nan(r.p)
+        delta = (f"{fmt(r.metric, r.delta, True)} [{fmt(r.metric, r.ci_lo, True)}, {fmt(r.metric, r.ci_hi, True)}]"
+                 if testable else f"{fmt(r.metric, r.delta, True)} (not testable)")
+        rows.append([r.role, r.test, r.suite, arms(r._asdict()), r.expected, delta, fmt_p(r.p), fmt_p(r.p_holm),
+                     fmt(r.metric, r.mde), fmt_seeds(r.seeds_needed, r.power_note) or DASH, r.outcome])
+    return rows
+
+
+def claims_markdown(claims: pd.DataFrame, note: str, level: float, warning: str = "") -> str:
+    """Verdicts first, then per claim the comparisons that test it."""
+    text = "# The paper's claims\n\n" + note + warning + (
+        "Verdict per claim from its primary comparisons (rules: docs/analysis.md, \"Verdicts\"): **supported** "
+        "when every primary comparison is significant in the claimed direction (claim 4: any), **contradicted** "
+        "when one is significant against it, **not run** when the sweep lacks its runs, **inconclusive** "
+        "otherwise, with the MDE. p (Holm): adjusted over the primary comparisons of all claims (secondary ones "
+        f"are shown for context, with unadjusted p). Δ = A − B with its {level:.0%} CI; MDE: smallest |Δ| "
+        "detected with 80% power at α = 0.05; seeds: per arm, to detect the observed Δ.\n\n")
+    text += claims_summary(claims)
+    for (number, setting), g in claims.groupby(["claim", "setting"], sort=True):
+        first = g.iloc[0]
+        text += f"\n## {number}. {first['statement']}" + (f" ({setting})" if setting else "") + "\n\n"
+        text += f"**{first['verdict']}**: {first['reason']}\n\n"
+        text += markdown_table(["role", "comparison", "suite", "A − B", "expected", "Δ [CI]", "p", "p (Holm)", "MDE",
+                                "seeds to detect Δ", "outcome"], _claim_rows(g))
+    return text
+
+
+def claims_latex(claims: pd.DataFrame, level: float) -> str:
+    """The primary comparisons of every claim with its verdict as one LaTeX table."""
+    rows = []
+    for r in claims[claims["role"] == "primary"].itertuples(index=False):
+        tested = not r.outcome.startswith("not run") and not _nan(r.p)
+        rows.append([str(r.claim), r.verdict, r.test, r.suite if tested else DASH,
+                     f"{fmt(r.metric, r.delta, True)} [{fmt(r.metric, r.ci_lo, True)}, {fmt(r.metric, r.ci_hi, True)}]"
+                     if tested else DASH, fmt_p(r.p_holm), fmt(r.metric, r.mde)])
+    return latex_table(["claim", "verdict", "comparison", "suite", "Δ [CI]", "p (Holm)", "MDE"], rows,
+                       f"The paper's claims: verdict and primary comparisons (Δ = A − B with {level:.0%} CI; p "
+                       "Holm-adjusted over the primary comparisons; MDE at 80% power, α = 0.05).", text_columns=4)
 
 
 def budget_frame(runs: pd.DataFrame) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""Log a sweep's analysis to W&B as one run: the comparison, paired and budget tables and every figure.
+"""Log a sweep's analysis to W&B as one run: the claims, comparison, paired and budget tables and every figure.
 
 The run joins the sweep's W&B group (the one the harness gives every run of the sweep) with
 ``job_type="analysis"``, so the project shows the summary beside the runs it summarises, and
@@ -19,10 +19,11 @@ import yaml
 
 from analysis.collect import load_runs, ok_runs
 
-TABLES = ("comparison", "paired", "budget")
+TABLES = ("claims", "comparison", "paired", "budget")
 DEFAULT_PROJECT = "starbench"
 TEXT_COLUMNS = ("suite", "setting", "method", "trained_on", "metric", "ci_method", "delta_note", "question", "a", "b",
-                "pairing", "status")
+                "pairing", "power_note", "status", "statement", "verdict", "reason", "role", "test", "expected",
+                "outcome")
 
 
 def sweep_identity(sweep_dir: Path) -> tuple[str, str, str | None]:
@@ -61,7 +62,7 @@ def log_summary(sweep_dir: str | Path, analysis_dir: str | Path, mode: str) -> P
     manifest = json.loads((analysis_dir / "manifest.json").read_text(encoding="utf-8"))
     run = wandb.init(project=project, entity=entity, group=group, job_type="analysis", name=f"{group}-analysis",
                      tags=["analysis"], dir=str(analysis_dir), reinit="finish_previous",
-                     config={"sweep": group, "bootstrap": manifest["bootstrap"]})
+                     config={"sweep": group, "statistics": manifest["statistics"]})
     try:
         tables = {f"analysis/{name}": wandb.Table(dataframe=read_table(analysis_dir / f"{name}.csv"))
                   for name in TABLES if (analysis_dir / f"{name}.csv").exists()}

@@ -34,6 +34,7 @@ SECTIONS = (("Accuracy and thinking gain", ("acc", "nothink_acc", "thinking_gain
             ("Shortcut diagnostics", ("shortcut_rate", "independence_rate")),
             ("Cross-Generation: gain per answerer", ("xgen_gain/",)),
             ("Truncation curves p(λ)", ("p_trunc/",)))
+FIGURES = ("forest", "xgen", "shortcut", "truncation", "curves")  # the analysis figures, in report order
 
 
 def eval_keys(sweep_dir: Path, names: tuple[str, ...]) -> dict[str, list[str]]:
@@ -66,7 +67,8 @@ def build_report(sweep_dir: str | Path, project: str | None = None, entity: str 
 
     blocks = [wr.H1(f"Sweep {group}"),
               wr.P("Runs grouped by method (W&B job type); bars and lines: mean over seeds, range: min–max. "
-                   "Bootstrap CIs and paired tests are in the analysis tables below and in <sweep>/analysis/."),
+                   "The claims' verdicts, CIs, paired tests and MDEs are in the analysis tables below and in "
+                   "<sweep>/analysis/."),
               wr.H2("Training curves"),
               grid([wr.LinePlot(title=title, x="Step", y=[key], groupby_aggfunc="mean", groupby_rangefunc="minmax")
                     for key, title in CURVE_KEYS])]
@@ -77,9 +79,8 @@ def build_report(sweep_dir: str | Path, project: str | None = None, entity: str 
     analysis = sweep_dir / "analysis"
     blocks += [wr.H2("Analysis tables (job type: analysis)"),
                grid([wr.WeavePanelSummaryTable(table_name=f"analysis/{name}")
-                     for name in ("comparison", "paired", "budget")]
-                    + [wr.MediaBrowser(title="figures", media_keys=["figures/xgen", "figures/shortcut",
-                                                                    "figures/truncation", "figures/curves"])])]
+                     for name in ("claims", "comparison", "paired", "budget")]
+                    + [wr.MediaBrowser(title="figures", media_keys=[f"figures/{name}" for name in FIGURES])])]
     if (analysis / "summary.md").exists():
         blocks += [wr.H2("Summary"), wr.MarkdownBlock(text=(analysis / "summary.md").read_text(encoding="utf-8"))]
     return wr.Report(project=project, entity=entity, title=f"starbench: sweep {group}",

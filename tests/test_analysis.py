@@ -18,8 +18,9 @@ import pytest
 
 from analysis.__main__ import main
 from analysis.collect import load_runs
+from analysis.estimate import ITEMS_SEEDS
 from analysis.report import analyze
-from analysis.stats import budgets_matched, diff_ci, mean_ci, t_quantile
+from analysis.stats import budgets_matched, mean_ci, t_quantile
 from analysis.wandb_log import read_table
 from harness.evaluation.metrics import aggregate, item_flags, lam_key
 
@@ -30,7 +31,6 @@ ACC = {"base": [0.2, 0.4, 0.6], "sft": [0.3, 0.5, 0.4], "rl": [0.5, 0.6, 0.7], "
 ANSWERERS, LADDER = ("weak", "mid", "strong", "reader"), ("weak", "mid", "strong")
 LAMBDAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 THINKING_EVAL = {"answerers": list(ANSWERERS), "ladder": list(LADDER), "lambdas": list(LAMBDAS)}
-FAST = {"n_boot": 100}  # bootstrap replicates in tests that do not test the statistics
 
 
 def synth_records(seed: int, n_items: int, acc: float, nothink: float = 0.2, quality: float = 0.8,
@@ -79,7 +79,9 @@ def write_run(sweep: Path, method: str, seed: int, data: str = SUITE, status: st
                                                           info.get("lambdas", ())).items()}
         samples = list(records)
         for suite, recs in (extra_suites or {}).items():
-            metrics |= {f"{suite}/{k}": v for k, v in aggregate(recs, ANSWERERS, LADDER, LAMBDAS).items()}
+            ev = THINKING_EVAL if "shortcut" in recs[0] else {}
+            metrics |= {f"{suite}/{k}": v for k, v in aggregate(recs, ev.get("answerers", ()), ev.get("ladder", ()),
+                                                                 ev.get("lambdas", ())).items()}
             samples += [r | {"suite": suite} for r in recs]
         (folder / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in samples), encoding="utf-8")
     else:
@@ -137,7 +139,6 @@ def test_t_quantile_and_mean_ci_hand_computed():
 def test_mean_ci_single_and_empty():
     assert tuple(mean_ci([0.7])) == (0.7, 0.7, 0.7, 1)
     assert mean_ci([math.nan]).n == 0
-    assert tuple(diff_ci([0.5, 0.5], [0.2, 0.2])) == pytest.approx((0.3, 0.3, 0.3, 2))
 
 
 def test_load_runs(tmp_path):
@@ -168,7 +169,7 @@ def test_runs_grouped_by_swept_overrides_not_pooled(tmp_path):
     assert set(runs["setting"]) == {"data.params.shortcut_p=0.2", "data.params.shortcut_p=0.8"}
     assert set(runs["label"]) == {"base[method.stage2=<default>]", "rl[method.stage2=<default>]",
                                   "start[method.stage2=full]", "start[method.stage2=answer]"}
-    out = analyze(sweep, **FAST)
+    out = analyze(sweep)
     table = read_table(out / "comparison.csv")
     acc = table[table.metric == "acc"]
     assert len(acc) == 8  # 2 settings × (base, rl, 2 start variants), nothing pooled
@@ -184,14 +185,14 @@ def test_runs_grouped_by_swept_overrides_not_pooled(tmp_path):
 
 def test_tables_from_items(tmp_path):
     sweep = item_sweep(tmp_path / "sweep")
-    out = analyze(sweep, **FAST)
+    out = analyze(sweep)
     table = read_table(out / "comparison.csv")
     runs = load_runs(sweep)
     for method in ACC:
         row = table[(table.method == method) & (table.metric == "acc")].iloc[0]
         recorded = runs.loc[runs.method == method, f"{GQA}/acc"].mean()
         assert row["mean"] == pytest.approx(recorded, abs=1e-6)  # point = mean over seeds of the runs' own value
-        assert row["ci_lo"] <= row["mean"] <= row["ci_hi"] and row["ci_method"] == "bootstrap (items × seeds)"
+        assert row["ci_lo"] <= row["mean"] <= row["ci_hi"] and row["ci_method"] == ITEMS_SEEDS
         assert (row["n_seeds"], row["n_items"]) == (3, 40)
     assert list(dict.fromkeys(table.method)) == ["base", "sft", "rl", "start"]
     rl = table[(table.method == "rl") & (table.metric == "shortcut_rate")].iloc[0]
@@ -208,14 +209,15 @@ def test_tables_from_items(tmp_path):
 
 
 def test_runs_without_samples_fall_back_to_t_over_seeds(tmp_path):
-    out = analyze(full_sweep(tmp_path / "sweep"), **FAST)
+    out = analyze(full_sweep(tmp_path / "sweep"))
     table = read_table(out / "comparison.csv")
     base_acc = table[(table.method == "base") & (table.metric == "acc")].iloc[0]
     assert base_acc["mean"] == pytest.approx(0.4, abs=1e-6) and base_acc["ci_method"].startswith("t over seeds")
-    assert base_acc["ci_hi"] - base_acc["ci_lo"] == pytest.approx(2 * T_975_2 * 0.2 / math.sqrt(3), abs=1e-5)
+    assert base_acc["ci_hi"] - base_acc["mean"] == pytest.approx(T_975_2 * 0.2 / math.sqrt(3), abs=1e-5)
+    assert base_acc["ci_lo"] == 0  # 0.4 − 0.497, clipped to the values an accuracy can take
     delta = table[(table.method == "rl") & (table.metric == "acc")].iloc[0]
     assert delta["delta_vs_base"] == pytest.approx(0.2, abs=1e-6)
-    assert "0.400 [-0.097, 0.897]†" in (out / "comparison.md").read_text(encoding="utf-8")
+    assert "0.400 [0.000, 0.897]†" in (out / "comparison.md").read_text(encoding="utf-8")
 
 
 def test_partial_sweep_failed_running_and_missing_runs(tmp_path):
@@ -225,7 +227,7 @@ def test_partial_sweep_failed_running_and_missing_runs(tmp_path):
     for folder in sweep.glob("*method-sft__seed-1*"):
         payload = json.loads((folder / "results.json").read_text())
         (folder / "results.json").write_text(json.dumps(payload | {"status": "failed", "error": "boom"}))
-    out = analyze(sweep, **FAST)
+    out = analyze(sweep)
     status = (out / "status.md").read_text(encoding="utf-8")
     assert "## failed (2)" in status and "RuntimeError: CUDA out of memory" in status
     assert "## running (1)" in status and "method start, data micro_gqa, seed 3" in status
@@ -240,7 +242,7 @@ def test_partial_sweep_failed_running_and_missing_runs(tmp_path):
     assert rl_sft["pairing"] == "items" and (rl_sft["seeds_a"], rl_sft["seeds_b"]) == (2, 1)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert {f["name"]: f["status"] for f in manifest["figures"]} == dict.fromkeys(
-        ("xgen", "shortcut", "truncation", "curves"), "drawn")
+        ("forest", "xgen", "shortcut", "truncation", "curves"), "drawn")
 
 
 def test_unmatched_budgets_are_refused_not_compared(tmp_path):
@@ -253,7 +255,7 @@ def test_unmatched_budgets_are_refused_not_compared(tmp_path):
                   records=synth_records(30 + seed, 40, 0.7))
     problems = budgets_matched(load_runs(sweep))
     assert any("optimizer_steps" in p and "rl seed 0,1" in p for p in problems)
-    out = analyze(sweep, **FAST)
+    out = analyze(sweep)
     assert "## NOT MATCHED" in (out / "matching.md").read_text(encoding="utf-8")
     paired = read_table(out / "paired.csv")
     refused = paired[paired.question.isin(["RL vs SFT", "START vs RL on GQA"])]
@@ -274,7 +276,7 @@ def test_runs_on_different_test_items_are_not_compared(tmp_path):
     write_run(sweep, "base", 0, data=GQA, records=synth_records(0, 30, 0.3))
     write_run(sweep, "sft", 0, data=GQA, records=synth_records(1, 40, 0.5))
     write_run(sweep, "rl", 0, data=GQA, records=synth_records(2, 40, 0.6))
-    out = analyze(sweep, **FAST)
+    out = analyze(sweep)
     table = read_table(out / "comparison.csv")
     assert table[table.method == "rl"].delta_note.str.contains("NOT MATCHED: evaluated on different test items").all()
     paired = read_table(out / "paired.csv")
@@ -298,7 +300,7 @@ def test_results_json_that_samples_do_not_reproduce_is_reported(tmp_path):
     payload = json.loads((folder / "results.json").read_text())
     payload["metrics"][f"{GQA}/acc"] += 0.25
     (folder / "results.json").write_text(json.dumps(payload))
-    out = analyze(sweep, **FAST)
+    out = analyze(sweep)
     status = (out / "status.md").read_text(encoding="utf-8")
     assert "results.json disagrees with samples.jsonl (1)" in status and f"{GQA}/acc" in status
     assert "disagree with their samples.jsonl" in (out / "report.md").read_text(encoding="utf-8")
@@ -312,12 +314,13 @@ def test_transfer_question_with_runs_evaluated_on_several_suites(tmp_path):
         write_run(sweep, "rl", seed, data=GQA, records=synth_records(10 + seed, 60, 0.8))
         write_run(sweep, "rl", seed, data=SUITE, records=synth_records(20 + seed, 60, 0.9, suite=SUITE),
                   extra_suites={GQA: synth_records(30 + seed, 60, 0.4)})
-    out = analyze(sweep, **FAST)
+    out = analyze(sweep)
     paired = read_table(out / "paired.csv")
     transfer = paired[paired.question.str.startswith("RLVR transfer") & (paired.metric == "acc")]
     assert list(transfer.status) == ["compared", "compared"] and set(transfer.suite) == {GQA}
     assert list(transfer.a) == ["rl (data=micro_math)"] * 2 and list(transfer.b) == ["base", "rl"]
-    assert transfer.pairing.tolist() == ["items+seeds"] * 2
+    # trained on other data than base and than rl on GQA: no shared randomness, so paired by items only
+    assert transfer.pairing.tolist() == ["items"] * 2
     vs_rl = transfer.iloc[1]
     assert vs_rl["delta"] < 0 and vs_rl["ci_hi"] < 0  # direct RL on GQA beats the transferred RLVR here
     table = read_table(out / "comparison.csv")
@@ -341,7 +344,7 @@ def test_cli(tmp_path, capsys):
     assert main([str(tmp_path / "nope")]) == 2
     assert "not found" in capsys.readouterr().err
     sweep = full_sweep(tmp_path / "sweep")
-    assert main([str(sweep), "--out", str(tmp_path / "out"), "--boot", "100"]) == 0
+    assert main([str(sweep), "--out", str(tmp_path / "out")]) == 0
     printed = capsys.readouterr().out
     assert str(tmp_path / "out") in printed and "| suite | method | seeds | acc | Δ acc vs base |" in printed
     with pytest.raises(SystemExit):

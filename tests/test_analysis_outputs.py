@@ -14,10 +14,10 @@ from analysis import paper, wandb_report
 from analysis.report import analyze
 from analysis.wandb_log import read_table
 from tests.conftest import ROOT
-from tests.test_analysis import FAST, GQA, SUITE, full_sweep, item_sweep
+from tests.test_analysis import GQA, SUITE, full_sweep, item_sweep
 from tests.test_tracking import read_offline_run
 
-FIGURES = ("xgen", "shortcut", "truncation", "curves")
+FIGURES = ("forest", "xgen", "shortcut", "truncation", "curves")
 
 
 def outputs(out) -> dict[str, bytes]:
@@ -26,7 +26,7 @@ def outputs(out) -> dict[str, bytes]:
 
 def test_every_figure_drawn_from_the_runs_and_listed_in_the_manifest(tmp_path):
     sweep = item_sweep(tmp_path / "sweep", suites=(SUITE, GQA), n_items=40)
-    out = analyze(sweep, **FAST)
+    out = analyze(sweep)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     figures = {f["name"]: f for f in manifest["figures"]}
     assert list(figures) == list(FIGURES) and all(f["status"] == "drawn" for f in figures.values())
@@ -36,7 +36,15 @@ def test_every_figure_drawn_from_the_runs_and_listed_in_the_manifest(tmp_path):
         assert (out / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
         assert fig["runs"] and all((sweep / r / "results.json").exists() for r in fig["runs"])
         assert f"]({name}.png)" in (out / "report.md").read_text(encoding="utf-8")
-    assert {t["name"] for t in manifest["tables"]} == {"comparison", "paired", "budget"}
+    assert {t["name"] for t in manifest["tables"]} == {"claims", "comparison", "paired", "budget"}
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert report.index("## The paper's claims") < report.index("## Accuracy")  # the claims come first
+    # the forest plot draws every computed paired comparison, with its MDE
+    paired = read_table(out / "paired.csv")
+    forest = read_table(out / "forest.csv")
+    compared = paired[paired.status == "compared"]
+    assert len(forest) == len(compared) and forest["mde"].notna().all()
+    assert sorted(forest.delta.round(6)) == sorted(compared.delta.round(6))
     # each figure's CSV holds exactly the numbers of the comparison table it is drawn from
     comparison = read_table(out / "comparison.csv").set_index(["suite", "setting", "method", "trained_on", "metric"])
     xgen = read_table(out / "xgen.csv")
@@ -56,16 +64,16 @@ def test_every_figure_drawn_from_the_runs_and_listed_in_the_manifest(tmp_path):
 
 def test_outputs_are_byte_identical_on_rerun(tmp_path):
     sweep = item_sweep(tmp_path / "sweep", n_items=30, seeds=(0, 1))
-    out = analyze(sweep, **FAST)
+    out = analyze(sweep)
     first = outputs(out)
     assert {"comparison.csv", "comparison.md", "comparison.tex", "paired.csv", "paired.md", "budget.csv",
             "manifest.json", "report.md", "xgen.png", "xgen.pdf"} <= set(first)
-    analyze(sweep, **FAST)
+    analyze(sweep)
     assert outputs(out) == first
 
 
 def test_runs_before_cross_generation_skip_those_figures_with_a_note(tmp_path):
-    out = analyze(full_sweep(tmp_path / "sweep", suites=(SUITE, GQA)), **FAST)
+    out = analyze(full_sweep(tmp_path / "sweep", suites=(SUITE, GQA)))
     figures = {f["name"]: f for f in json.loads((out / "manifest.json").read_text(encoding="utf-8"))["figures"]}
     assert figures["xgen"]["status"] == "skipped" and "xgen_gain" in figures["xgen"]["reason"]
     assert figures["truncation"]["status"] == "skipped" and "p_trunc" in figures["truncation"]["reason"]
@@ -81,15 +89,15 @@ def test_paper_regenerates_every_sweep_and_checks_reproducibility(tmp_path, caps
     item_sweep(results / "ablation", n_items=20, seeds=(0,), xgen=False)
     full_sweep(results / "shortcut_p")
     (results / "notes").mkdir()
-    assert paper.main([str(results), "--boot", "50"]) == 0
+    assert paper.main([str(results)]) == 0
     index = (results / "report.md").read_text(encoding="utf-8")
     assert "[ablation](ablation/analysis/report.md): 4 ok of 4 runs" in index and "shortcut_p" in index
     assert (results / "ablation" / "analysis" / "comparison.csv").exists()
     capsys.readouterr()
-    assert paper.main([str(results), "--boot", "50", "--check"]) == 0
+    assert paper.main([str(results), "--check"]) == 0
     assert "outputs reproduced exactly" in capsys.readouterr().out
     (results / "ablation" / "analysis" / "paired.md").write_text("edited by hand\n", encoding="utf-8")
-    assert paper.main([str(results), "--boot", "50", "--check"]) == 1
+    assert paper.main([str(results), "--check"]) == 1
     assert "ablation/paired.md: bytes differ" in capsys.readouterr().out
     assert paper.main([str(tmp_path / "nothing")]) == 2
 
@@ -123,7 +131,7 @@ def test_wandb_report_names_the_extra_without_wandb_workspaces(tmp_path, monkeyp
 def test_wandb_report_panels(tmp_path):
     pytest.importorskip("wandb_workspaces")
     sweep = item_sweep(tmp_path / "sweep", n_items=20, seeds=(0,))
-    analyze(sweep, **FAST)
+    analyze(sweep)
     report = wandb_report.build_report(sweep)
     grids = [b for b in report.blocks if type(b).__name__ == "PanelGrid"]
     keys = {k for g in grids for p in g.panels for k in (getattr(p, "metrics", None) or getattr(p, "y", None) or [])}
@@ -135,10 +143,10 @@ def test_wandb_report_panels(tmp_path):
 def test_sweep_summary_logged_offline_equals_the_tables(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     sweep = item_sweep(tmp_path / "sweep", n_items=20, seeds=(0, 1), xgen=False)
-    out = analyze(sweep, wandb_mode="offline", **FAST)
+    out = analyze(sweep, wandb_mode="offline")
     logged = read_offline_run(out / "wandb")
     assert (logged["run"]["run_group"], logged["run"]["job_type"]) == ("test", "analysis")
-    for name in ("comparison", "paired", "budget"):
+    for name in ("claims", "comparison", "paired", "budget"):
         table = logged["tables"][f"analysis/{name}"]
         expected = read_table(out / f"{name}.csv")
         got = pd.DataFrame(table["data"], columns=table["columns"]).reindex(columns=expected.columns)

@@ -1,9 +1,11 @@
-"""The statistics on synthetic per-item data with known answers.
+"""The statistics on synthetic per-item data with known answers (simulated coverage: test_analysis_simulation.py).
 
-- the bootstrap recomputes every metric with the harness's own ``aggregate`` (so it cannot drift);
-- its CI contains the true mean at (at least) the nominal rate, and is not absurdly wide;
-- its paired test detects a planted difference and does not flag a null one;
-- identical arms give Δ = 0 exactly; p-values, Holm and Welch match hand or scipy values.
+- pseudo-values: the per-item values of a mean, the delta-method linearisation of a ratio, from the
+  harness's own ``aggregate_weighted`` (so they cannot drift from the metric definition);
+- the variance models against hand and scipy computations: one seed = a t test over items, a seed-only
+  difference = a paired t (same seeds) or Welch (independent), per-seed deltas = the paired t over seeds;
+- no variation: not testable, not p = 0; MDE and the seeds that would detect Δ; Holm;
+- one base evaluation per suite (no duplicated base rows).
 """
 
 from __future__ import annotations
@@ -12,103 +14,121 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
-from analysis.bootstrap import (
-    Estimator,
-    bootstrap_p,
-    holm,
-    percentile_interval,
-    replicates,
-    rng_for,
-    seed_average,
-    welch_p,
-)
 from analysis.collect import load_runs, read_items
-from analysis.compare import paired_frame
+from analysis.compare import comparison_frame, paired_frame
+from analysis.estimate import Estimator, pseudo_values
+from analysis.report import status_markdown
+from analysis.simulate import ratio_pseudo_values
+from analysis.stats import (
+    ItemDifference,
+    SeedsOnly,
+    Sum,
+    TwoWay,
+    holm,
+    mde,
+    power_t,
+    seeds_needed,
+    t_quantile,
+    t_test,
+)
 from harness.evaluation.metrics import aggregate
-from tests.test_analysis import ANSWERERS, GQA, LADDER, LAMBDAS, synth_records, write_run
+from tests.test_analysis import ANSWERERS, GQA, LADDER, LAMBDAS, SUITE, synth_records, write_run
 
 
-def crossed_data(rep: int, n_items: int, k: int, shift: float = 0.0, tau: float = 0.05,
-                 item_p: np.ndarray | None = None) -> tuple[list[list[dict]], np.ndarray]:
-    """k seeds × n items of 0/1 accuracy: item difficulty shared by the seeds (true mean 0.5 + shift),
-    plus a seed effect in [-tau, tau]."""
-    rng = np.random.default_rng(rep)
-    item_p = rng.uniform(0.2, 0.8, n_items) if item_p is None else item_p
-    seed_effect = rng.uniform(-tau, tau, k)
-    return [[{"acc": float(rng.random() < item_p[i] + seed_effect[s] + shift)} for i in range(n_items)]
-            for s in range(k)], item_p
+def test_pseudo_values_are_the_items_of_a_mean_and_linearise_a_ratio():
+    records = synth_records(3, 80, 0.6)
+    info = {"answerers": ANSWERERS, "ladder": LADDER, "lambdas": LAMBDAS}
+    z = pseudo_values(records, info)
+    value = aggregate(records, ANSWERERS, LADDER, LAMBDAS)
+    assert set(z) == set(value)
+    for metric in value:
+        assert z[metric].mean() == pytest.approx(value[metric], abs=1e-12), metric
+    acc = np.array([r["acc"] for r in records])
+    assert np.allclose(z["acc"], acc, atol=1e-12)  # a mean: exactly the items' values
+    gain = acc - np.array([r["nothink_acc"] for r in records])
+    assert np.allclose(z["thinking_gain"], gain, atol=1e-12)
+    # a ratio Σshortcut/Σacc: the jackknife pseudo-values (as analysis/simulate.py computes them in closed form)
+    # approach the delta-method influence values
+    shortcut = np.array([r["shortcut"] for r in records])
+    assert np.allclose(z["shortcut_rate"], ratio_pseudo_values(shortcut, acc), atol=1e-12)
+    ratio = value["shortcut_rate"]
+    influence = ratio + (shortcut - ratio * acc) / acc.mean()
+    assert np.abs(z["shortcut_rate"] - influence).max() < 0.05
+    assert np.corrcoef(z["shortcut_rate"], influence)[0, 1] > 0.999
 
 
-def bootstrap_acc(arms: list[list[list[dict]]], rep: int, n_boot: int = 200) -> list[np.ndarray]:
-    """Replicates of mean acc for each arm, with the same (paired) item and seed draws, as the Estimator draws them."""
-    k, n = len(arms[0]), len(arms[0][0])
-    items = rng_for("items", rep).integers(0, n, size=(n_boot, n))
-    seeds = rng_for("seeds", rep).integers(0, k, size=(n_boot, k))
-    return [seed_average([replicates(records, {}, items)["acc"] for records in arm], seeds) for arm in arms]
-
-
-def test_bootstrap_uses_the_runs_metric_definition(tmp_path):
+def test_estimate_uses_the_runs_metric_definition(tmp_path):
     sweep = tmp_path / "sweep"
     for seed in (0, 1):
         write_run(sweep, "rl", seed, data=GQA, records=synth_records(seed, 50, 0.6))
     runs = load_runs(sweep)
-    est = Estimator(runs, n_boot=50)
+    est = Estimator(runs)
     (cell,) = est.cells()
     e = est.estimate(cell)
     per_run = [aggregate(read_items(sweep / r, GQA, GQA), ANSWERERS, LADDER, LAMBDAS) for r in runs["run"]]
     for metric in ("acc", "shortcut_rate", "xgen_score", "trace", "independence_rate", "xgen_gain/strong"):
         assert e.point[metric] == pytest.approx(np.mean([m[metric] for m in per_run]), abs=1e-12)
         assert e.point[metric] == pytest.approx(runs[f"{GQA}/{metric}"].mean(), abs=1e-12)
+        assert e.pseudo[metric].shape == (2, 50) and e.lo[metric] < e.point[metric] < e.hi[metric]
     assert est.inconsistent == []
-    # a replicate is aggregate() on resampled items: shortcut_rate is a ratio of sums, not a mean of ratios
-    # (all replicates at once, from how often each item was drawn: every metric as on the listed records)
-    records = read_items(sweep / runs["run"].iloc[0], GQA, GQA)
-    draws = rng_for("x").integers(0, len(records), size=(5, len(records)))
-    reps = replicates(records, runs["thinking_eval"].iloc[0], draws)
-    for b, draw in enumerate(draws):
-        expected = aggregate([records[i] for i in draw], ANSWERERS, LADDER, LAMBDAS)
-        assert set(reps) == set(expected)
-        for metric, value in expected.items():
-            assert reps[metric][b] == pytest.approx(value, abs=1e-12), metric
-        shortcut = sum(records[i]["shortcut"] for i in draw) / sum(records[i]["acc"] for i in draw)
-        assert reps["shortcut_rate"][b] == pytest.approx(shortcut)
 
 
-def test_bootstrap_p_counts_rounding_differences_as_ties():
-    # 0.1 + 0.2 - 0.3 is 5.6e-17, not 0: a difference of float rounding must not decide a test
-    rounding = np.array([0.1 + 0.2 - 0.3] * 9 + [0.5])
-    assert bootstrap_p(rounding) == 1.0
-    assert bootstrap_p(np.array([0.01] * 99 + [-0.01])) == pytest.approx(2 * 2 / 101)
+def test_two_way_variance_by_hand():
+    rng = np.random.default_rng(0)
+    z = rng.random((3, 40)) + rng.normal(0, 0.2, (3, 1))
+    model = TwoWay(z)
+    n, k, grand = 40, 3, z.mean()
+    ms_items = k * ((z.mean(0) - grand) ** 2).sum() / (n - 1)
+    ms_seeds = n * ((z.mean(1) - grand) ** 2).sum() / (k - 1)
+    resid = z - z.mean(0) - z.mean(1)[:, None] + grand
+    ms_resid = (resid**2).sum() / ((n - 1) * (k - 1))
+    var, df = model.variance()
+    assert var == pytest.approx((ms_items + ms_seeds - ms_resid) / (n * k))
+    assert 1 < df < n * k
+    # the interval is mean ± t·SE and p comes from the same t: p < 0.05 exactly when 0 is outside
+    test = t_test(grand, var, df)
+    assert test.hi - grand == pytest.approx(t_quantile(0.95, df) * math.sqrt(var))
+    assert test.p == pytest.approx(2 * stats.t.sf(grand / math.sqrt(var), df))
 
 
-def test_ci_contains_the_true_mean_at_the_nominal_rate():
-    covered, widths, points = [], [], []
-    for rep in range(200):
-        seeds, _ = crossed_data(rep, n_items=60, k=4)
-        (reps,) = bootstrap_acc([seeds], rep)
-        lo, hi = percentile_interval(reps, 0.95)
-        covered.append(lo <= 0.5 <= hi)
-        widths.append(hi - lo)
-        points.append(np.mean([[r["acc"] for r in s] for s in seeds]))
-    coverage = np.mean(covered)
-    assert 0.92 <= coverage <= 0.995, coverage
-    # not trivially wide: close to the width a normal interval with the true standard error would have
-    assert 0.85 <= np.mean(widths) / (2 * 1.96 * np.std(points)) <= 1.4
+def test_one_seed_is_a_t_test_over_items_and_seed_level_fallbacks_are_scipys():
+    x = np.array([1.0, 0, 1, 1, 0, 1, 1, 1, 0, 1])
+    model = TwoWay(x[None, :])
+    var, df = model.variance()
+    assert not model.seeds_estimated and df == 9
+    assert t_test(x.mean() - 0.5, var, df).p == pytest.approx(stats.ttest_1samp(x, 0.5).pvalue)
+    a, b = np.array([0.61, 0.65, 0.7]), np.array([0.5, 0.57, 0.52])
+    var, df = SeedsOnly(a - b).variance()  # same seeds, shared randomness: the paired t
+    assert t_test((a - b).mean(), var, df).p == pytest.approx(stats.ttest_rel(a, b).pvalue)
+    var, df = Sum(SeedsOnly(a), SeedsOnly(b)).variance()  # independent seeds: Welch
+    assert t_test(a.mean() - b.mean(), var, df).p == pytest.approx(stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 
-def test_paired_test_detects_a_planted_difference_and_flags_no_null_one():
-    def rejects(shift: float, rep: int) -> bool:
-        a, item_p = crossed_data(rep, n_items=200, k=3, shift=shift)
-        b, _ = crossed_data(10_000 + rep, n_items=200, k=3, item_p=item_p)  # same items, other seeds
-        reps_a, reps_b = bootstrap_acc([a, b], rep, n_boot=100)  # smallest p: 2/101, below 0.05
-        return bootstrap_p(reps_a - reps_b) < 0.05
+def test_per_seed_deltas_set_the_width_when_seeds_dominate():
+    # the issue's example: START − RL per seed +0.025, −0.100, −0.015 on 200 items; the t interval over the
+    # three deltas has half-width ≈ 0.16, and the paired interval may not be narrower
+    rng = np.random.default_rng(1)
+    rl = (rng.random((3, 200)) < 0.85).astype(float)
+    start = rl.copy()
+    for seed, flips in enumerate((5, -20, -3)):  # +0.025, −0.100, −0.015
+        items = np.flatnonzero(rl[seed] == (0.0 if flips > 0 else 1.0))[:abs(flips)]
+        start[seed, items] = 1.0 - start[seed, items]
+    deltas = start.mean(1) - rl.mean(1)
+    assert deltas == pytest.approx([0.025, -0.100, -0.015])
+    seed_half = stats.t.ppf(0.975, 2) * deltas.std(ddof=1) / math.sqrt(3)
+    assert seed_half == pytest.approx(0.158, abs=0.001)
+    var, df = TwoWay(start - rl).variance()
+    test = t_test(deltas.mean(), var, df)
+    assert (test.hi - test.lo) / 2 == pytest.approx(seed_half, rel=0.01)  # the items add next to nothing here
+    assert test.p > 0.05 and df == pytest.approx(2, abs=0.05)
 
-    assert np.mean([rejects(0.0, rep) for rep in range(60)]) <= 0.05
-    assert np.mean([rejects(0.15, rep) for rep in range(60)]) >= 0.8
 
-
-def test_identical_arms_and_a_planted_difference_through_the_run_folders(tmp_path):
+def test_no_variation_is_not_testable(tmp_path):
+    var, df = TwoWay(np.zeros((3, 50))).variance()
+    test = t_test(0.0, var, df)
+    assert math.isnan(test.p) and math.isnan(test.lo)  # not p = 0 with a zero-width interval
     sweep = tmp_path / "sweep"
     for seed in (0, 1, 2):
         same = synth_records(seed, 150, 0.5)
@@ -116,20 +136,59 @@ def test_identical_arms_and_a_planted_difference_through_the_run_folders(tmp_pat
         write_run(sweep, "rl", seed, data=GQA, records=same)
         write_run(sweep, "start", seed, data=GQA, records=same)  # START ≡ RL item by item
         write_run(sweep, "sft", seed, data=GQA, records=synth_records(70 + seed, 150, 0.2))
-    paired = paired_frame(Estimator(load_runs(sweep), n_boot=300))
+    paired = paired_frame(Estimator(load_runs(sweep)))
     start_rl = paired[paired.question == "START vs RL on GQA"].set_index("metric")
-    assert (start_rl["delta"] == 0).all() and (start_rl["ci_lo"] == 0).all() and (start_rl["p"] == 1).all()
+    assert (start_rl["delta"] == 0).all() and start_rl["p"].isna().all() and start_rl["ci_lo"].isna().all()
+    assert start_rl["status"].str.startswith("not testable: A and B are identical").all()
+    assert start_rl["p_holm"].isna().all()  # not in the Holm family
     rl_sft = paired[(paired.question == "RL vs SFT")].set_index("metric").loc["acc"]
     assert rl_sft["delta"] == pytest.approx(0.3, abs=0.08) and rl_sft["ci_lo"] > 0 and rl_sft["p"] < 0.01
     assert rl_sft["pairing"] == "items+seeds" and rl_sft["p_holm"] >= rl_sft["p"]
+    assert rl_sft["mde"] < rl_sft["delta"] and math.isnan(rl_sft["seeds_needed"])
 
 
-def test_p_values_holm_and_welch():
-    assert bootstrap_p(np.zeros(99)) == 1.0
-    assert bootstrap_p(np.full(99, 0.1)) == pytest.approx(2 / 100)
-    assert bootstrap_p(np.array([-1.0] * 25 + [1.0] * 75)) == pytest.approx(2 * 26 / 101)
+def test_mde_and_seeds_needed():
+    assert mde(1.0, math.inf) == pytest.approx(stats.norm.ppf(0.975) + stats.norm.ppf(0.8), abs=1e-5)
+    for df in (1.5, 2, 4, 30):
+        assert power_t(mde(0.1, df), 0.1, df) == pytest.approx(0.8, abs=1e-6)
+        assert mde(0.1, df) > mde(0.1, 2 * df)
+    rng = np.random.default_rng(2)
+    seedy = TwoWay((rng.random((3, 200)) < 0.7) + rng.normal(0, 0.1, (3, 1)))  # seeds dominate
+    var, df = seedy.variance()
+    effect = 0.5 * mde(math.sqrt(var), df)
+    needed, note = seeds_needed(seedy, effect)
+    assert needed > 3 and note == f"{int(needed)} seeds"
+    var, df = seedy.variance(int(needed))
+    assert mde(math.sqrt(var), df) <= effect  # with that many seeds the MDE reaches |Δ|
+    var, df = seedy.variance(int(needed) - 1)
+    assert mde(math.sqrt(var), df) > effect  # and not with one fewer
+    items = ItemDifference((rng.random((3, 200)) < 0.7).astype(float), (rng.random((3, 200)) < 0.7).astype(float))
+    assert seeds_needed(items, 0.001).note.startswith("item-limited")  # seeds cannot shrink the item variation
+    assert seeds_needed(items, 0.0).note.startswith("Δ = 0")
+    assert seeds_needed(TwoWay(np.ones((1, 20))), 0.1).note.startswith("unknown")
+
+
+def test_holm():
     assert holm([0.01, 0.04, math.nan, 0.03]) == pytest.approx([0.03, 0.06, math.nan, 0.06], nan_ok=True)
-    scipy_stats = pytest.importorskip("scipy.stats")
-    a, b = [0.61, 0.65, 0.7, 0.58], [0.5, 0.57, 0.52]
-    assert welch_p(a, b) == pytest.approx(scipy_stats.ttest_ind(a, b, equal_var=False).pvalue, rel=1e-6)
-    assert math.isnan(welch_p([0.5], [0.4, 0.3]))
+
+
+def test_one_base_evaluation_per_suite(tmp_path):
+    """A base run trained on math and also evaluated on GQA is the same model as GQA's base: counted once."""
+    sweep = tmp_path / "sweep"
+    for seed in (0, 1, 2):
+        base_gqa = synth_records(seed, 60, 0.3)
+        write_run(sweep, "base", seed, data=GQA, records=base_gqa)
+        write_run(sweep, "base", seed, data=SUITE, records=synth_records(5, 60, 0.2, suite=SUITE),
+                  extra_suites={GQA: base_gqa})
+        write_run(sweep, "rl", seed, data=GQA, records=synth_records(10 + seed, 60, 0.8))
+        write_run(sweep, "rl", seed, data=SUITE, records=synth_records(20 + seed, 60, 0.9, suite=SUITE),
+                  extra_suites={GQA: synth_records(30 + seed, 60, 0.4)})
+    est = Estimator(load_runs(sweep))
+    table = comparison_frame(est)
+    assert sorted(set(table[table.suite == GQA].method + "/" + table[table.suite == GQA].trained_on)) == [
+        f"base/{GQA}", f"rl/{GQA}", f"rl/{SUITE}"]
+    paired = paired_frame(est)
+    transfer = paired[paired.question.str.startswith("RLVR transfer to GQA") & (paired.metric == "acc")]
+    assert list(transfer.b) == ["base"]  # one row, not one per base evaluation
+    assert est.duplicates == [f"`base (data={SUITE})` on {GQA}: the same base model as `base` there; counted once"]
+    assert "counted once" in status_markdown(est.ok, [], est.duplicates)
