@@ -23,8 +23,8 @@ Rules (per claim and setting; docs/analysis.md "Verdicts"):
   it; else **supported** if any primary comparison is significant; else **not run** without any primary
   comparison; else **inconclusive** with the smallest MDE.
 
-Arms come from :class:`analysis.compare.Arm` through the questions; metric directions from
-:data:`DIRECTION`, the one place the analysis states them.
+Arms come from :class:`analysis.compare.Arm` through the questions; metric directions from the metric
+catalogue (``harness.evaluation.metrics``).
 """
 
 from __future__ import annotations
@@ -37,10 +37,8 @@ import pandas as pd
 from analysis.compare import suite_kind
 from analysis.estimate import ONE_SEED_NOTE
 from analysis.stats import ALPHA, holm
+from harness.evaluation.metrics import metric
 
-#: +1: higher is better (better answers or better thinking), −1: lower is better. The one place the analysis
-#: states a metric's direction (to be replaced by the metric catalogue of harness.evaluation.metrics).
-DIRECTION = {"acc": 1, "thinking_gain": 1, "xgen_score": 1, "shortcut_rate": -1, "independence_rate": -1}
 VERDICTS = ("supported", "contradicted", "inconclusive", "not run")
 #: fewer seeds than this per arm: the report warns (t with about k − 1 df, wide intervals, large MDE)
 FEW_SEEDS = 5
@@ -63,8 +61,9 @@ class Test:
     @property
     def sign(self) -> int:
         """The sign of A − B the claim expects (0: either)."""
-        return {"better": 1, "worse": -1, "differs": 0}[self.expect] * (DIRECTION.get(self.metric, 1)
-                                                                        if self.expect != "differs" else 0)
+        if self.expect == "differs":
+            return 0
+        return {"better": 1, "worse": -1}[self.expect] * {"higher": 1, "lower": -1}[metric(self.metric).direction]
 
     @property
     def label(self) -> str:

@@ -6,6 +6,11 @@ Files read per run folder: ``results.json`` (status, method, data, seed, budget,
 parsed. Folders without a readable ``results.json`` are skipped with a warning and listed in
 ``runs.attrs["skipped"]``.
 
+What the analysis shows of a method (its place in tables, its line in figures, the arm of the paper's
+comparisons it plays) is what its runs say of it: ``method_info`` in ``results.json``, written from
+the method's own declaration (``harness.methods``): :func:`methods_of`. Runs written before that field
+existed play the role named like their method and sort after the others.
+
 Runs that differ in more than method, data and seed are kept apart: every override that takes more
 than one value in the sweep (``data.params.shortcut_p``, ``algo``, …) becomes part of the run's
 ``setting`` (``method.*`` overrides become part of its ``label``, e.g. ``start[method.stage2=answer]``),
@@ -17,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +35,10 @@ RESULTS_FILE = "results.json"
 SAMPLES_FILE = "samples.jsonl"
 CURVE_FILE = "curve.jsonl"
 OVERRIDES_FILE = Path(".hydra") / "overrides.yaml"
-METHOD_ORDER = ("base", "sft", "rl", "start")
 RUN_FIELDS = ("status", "method", "data", "algo", "seed", "model", "sweep", "error")
 BUDGET_FIELDS = ("base_checkpoint_hash", "prompt_ids_hash", "optimizer_steps", "completions_sampled",
                  "tokens_generated", "wall_time_s")
-INFO_COLUMNS = ("factors", "thinking_eval", "setting", "label")
+INFO_COLUMNS = ("factors", "thinking_eval", "method_info", "setting", "label")
 BASE_COLUMNS = ("run", *RUN_FIELDS, *(f"budget.{k}" for k in BUDGET_FIELDS), *INFO_COLUMNS)
 NOT_RUN_FOLDERS = {"analysis"}  # the default output folder of the analysis itself
 #: overrides that are axes of their own (method, data, seed) or cannot change a result
@@ -47,12 +52,40 @@ class UnreadableRun(Exception):
     """A run folder whose ``results.json`` is missing or is not a JSON object."""
 
 
-def method_key(method: str) -> tuple[int, str]:
-    """Sort key for methods or labels: base, sft, rl, start first (variants after their method), then the rest."""
-    name, _, variant = str(method).partition("[")
-    if name in METHOD_ORDER:
-        return METHOD_ORDER.index(name), variant
-    return len(METHOD_ORDER), str(method)
+@dataclass(frozen=True)
+class MethodInfo:
+    """A method as its runs describe it (``results.json`` ``method_info``)."""
+
+    order: float  # its place in tables and legends
+    style: tuple[str, str, str] | None  # (colour, marker, line style) in figures; None: an extra style
+    role: str  # the arm of the paper's comparisons it plays (base, sft, rl, start), or "" for none
+
+
+class Methods(dict[str, MethodInfo]):
+    """Method name -> :class:`MethodInfo` for the runs of a sweep (:func:`methods_of`)."""
+
+    def info(self, method: str) -> MethodInfo:
+        name = str(method).partition("[")[0]
+        return self.get(name) or MethodInfo(math.inf, None, name)  # (a run from before method_info)
+
+    def key(self, label: str) -> tuple[float, str, str]:
+        """Sort key for methods or labels: by the methods' declared order, variants after their method."""
+        name, _, variant = str(label).partition("[")
+        info = self.info(name)
+        return info.order, name, variant
+
+    def role(self, method: str) -> str:
+        return self.info(method).role
+
+
+def methods_of(runs: pd.DataFrame) -> Methods:
+    """What the runs say of each method (the first run of a method that says anything)."""
+    out = Methods()
+    for method, info in zip(runs["method"], runs["method_info"], strict=True):
+        if info and str(method) not in out:
+            out[str(method)] = MethodInfo(float(info["order"]), (info["colour"], info["marker"], info["line"]),
+                                          info.get("role") or "")
+    return out
 
 
 def seed_key(seed) -> tuple[int, float, str]:
@@ -116,6 +149,7 @@ def read_run(folder: Path) -> dict:
     factors.update({k: v for k, v in read_overrides(folder).items() if _is_factor(k)})
     row["factors"] = factors
     row["thinking_eval"] = raw.get("thinking_eval") or {}
+    row["method_info"] = raw.get("method_info") or {}
     row.update({k: _as_float(v) for k, v in (raw.get("metrics") or {}).items() if "/" in k})
     return row
 

@@ -5,8 +5,9 @@ same per-item tables. A comparison is made only between runs whose budgets match
 (:func:`analysis.stats.pair_mismatch`); otherwise its row says ``NOT MATCHED`` and why, and carries
 no number. A question that the sweep cannot answer (no such runs) gets a row that says so.
 
-Arms are picked by :class:`Arm` (method, and the kind of suite it was trained on): the one place that
-says which cells play a part in a question, for the paired table and for the claims.
+Arms are picked by :class:`Arm` (the role a method plays, as its runs declare it, and the kind of suite it
+was trained on): the one place that says which cells play a part in a question, for the paired table and
+for the claims. Metric order, groups and bounds come from the metric catalogue.
 """
 
 from __future__ import annotations
@@ -18,11 +19,10 @@ import pandas as pd
 
 from analysis.estimate import Cell, Comparison, Estimator, test_difference
 from analysis.stats import Sum, holm, pair_mismatch
+from harness.evaluation.metrics import CATALOGUE, find
 
-HEADLINE = ("acc", "reward", "nothink_acc", "thinking_gain", "independence_rate", "xgen_score", "shortcut_rate",
-            "thinking_sufficient", "trace")
-HEALTH = ("think_tokens", "no_think_close", "empty_think", "mode_careful", "answer_follows", "answer_shortcut",
-          "hedge_rate")
+#: metrics shown first (accuracy and thinking quality) and in the health block (format, cost, modes)
+HEADLINE_GROUPS, HEALTH_GROUPS = ("accuracy", "thinking"), ("format", "cost", "mode")
 #: the metrics each paper question is answered on (those a sweep has)
 QUESTION_METRICS = ("acc", "thinking_gain", "independence_rate", "shortcut_rate", "xgen_score", "trace")
 #: substrings that name a suite's kind; a suite matching none is "other" (override with ``kinds``)
@@ -36,29 +36,23 @@ PAIRED_COLUMNS = ["question", "suite", "setting", "a", "b", "metric", "mean_a", 
 NAN = math.nan
 
 
-#: metrics that are differences of two fractions (in [−1, 1]); counts are ≥ 0; the other listed ones are fractions
-DIFFERENCES, DIFFERENCE_PREFIXES = ("thinking_gain", "xgen_score"), ("xgen_gain/",)
-COUNTS = ("think_tokens",)
-FRACTIONS = ("acc", "nothink_acc", "independence_rate", "shortcut_rate", "thinking_sufficient", "trace",
-             "no_think_close", "empty_think", "empty_answer", "invalid_text", "hedge_rate")
-FRACTION_PREFIXES = ("p_trunc/", "xgen_acc/", "xgen_nothink_acc/", "mode_", "answer_")
+def in_groups(metric: str, groups: tuple[str, ...]) -> bool:
+    """Whether ``metric`` is a single (not per-answerer or per-λ) metric of the catalogue in ``groups``."""
+    m = find(metric)
+    return m is not None and not m.family and m.group in groups
 
 
 def metric_range(metric: str) -> tuple[float, float]:
-    """The values ``metric`` can take (a cell's interval is clipped to them); unbounded when not known."""
-    if metric in DIFFERENCES or metric.startswith(DIFFERENCE_PREFIXES):
-        return -1.0, 1.0
-    if metric in COUNTS:
-        return 0.0, math.inf
-    if metric in FRACTIONS or metric.startswith(FRACTION_PREFIXES):
-        return 0.0, 1.0
-    return -math.inf, math.inf
+    """The values ``metric`` can take (the catalogue's bounds; a cell's interval is clipped to them); unbounded
+    when the catalogue does not declare it."""
+    m = find(metric)
+    return m.bounds if m is not None else (-math.inf, math.inf)
 
 
 def metric_key(metric: str) -> tuple[int, str]:
-    """Sort key for metrics: headline, then health/mode metrics in their fixed order, then the rest by name."""
-    order = (*HEADLINE, *HEALTH)
-    return (order.index(metric), "") if metric in order else (len(order), metric)
+    """Sort key for metrics: the catalogue's order (a family's members by name), then the rest by name."""
+    m = find(metric)
+    return (CATALOGUE.index(m), metric) if m is not None else (len(CATALOGUE), metric)
 
 
 def suite_kind(suite: str, kinds: dict[str, str] | None = None) -> str:
@@ -73,7 +67,7 @@ def suite_kind(suite: str, kinds: dict[str, str] | None = None) -> str:
 
 def base_cell(est: Estimator, cell: Cell) -> Cell | None:
     """The base-model reference of ``cell``'s block: a base run evaluated on the same suite and setting."""
-    if cell.method == "base":
+    if cell.role == "base":
         return None
     bases = [c for c in est.block(cell.suite, cell.setting) if BASE.matches(c)]
     same_data = [c for c in bases if c.data == c.suite]
@@ -103,7 +97,7 @@ def comparison_frame(est: Estimator) -> pd.DataFrame:
         e = est.estimate(cell)
         base = base_cell(est, cell)
         problems = refusal(est, cell, base) if base else []
-        if cell.method == "base":
+        if cell.role == "base":
             note = "reference"
         elif base is None:
             note = "no base run in this block"
@@ -126,16 +120,17 @@ def comparison_frame(est: Estimator) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class Arm:
-    """The cells that play one side of a comparison: ``method``, trained on the suite it is evaluated on
-    (``trained_on="here"``), on another suite of a kind (``"math"``/``"gqa"``: e.g. RL trained on math and
-    evaluated on a GQA suite), or on anything (``"any"``). Method variants (``start[method.stage2=…]``)
-    are cells of their method."""
+    """The cells that play one side of a comparison: the methods playing ``role`` (base, sft, rl, start:
+    ``harness.methods`` declares each method's role, and its runs record it), trained on the suite they are
+    evaluated on (``trained_on="here"``), on another suite of a kind (``"math"``/``"gqa"``: e.g. RL trained
+    on math and evaluated on a GQA suite), or on anything (``"any"``). Method variants
+    (``start[method.stage2=…]``) are cells of their method."""
 
-    method: str
+    role: str
     trained_on: str = "here"
 
     def matches(self, cell: Cell, kinds: dict[str, str] | None = None) -> bool:
-        if cell.method != self.method:
+        if cell.role != self.role:
             return False
         if self.trained_on == "any":
             return True

@@ -35,7 +35,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from analysis.collect import method_key, ok_runs, read_items, run_suites, seed_key
+from analysis.collect import Methods, methods_of, ok_runs, read_items, run_suites, seed_key
 from analysis.stats import (
     ALPHA,
     LEVEL,
@@ -96,15 +96,16 @@ class Cell(NamedTuple):
     label: str
     method: str
     data: str
+    role: str = ""  # the arm of the paper's comparisons the method plays (collect.Methods)
 
     @property
     def display(self) -> str:
         return self.label if self.data == self.suite else f"{self.label} (data={self.data})"
 
 
-def cell_key(cell: Cell) -> tuple:
-    """Sort key: suite, setting, label (base, sft, rl, start first), training data."""
-    return cell.suite, cell.setting, method_key(cell.label), cell.data
+def cell_key(cell: Cell, methods: Methods) -> tuple:
+    """Sort key: suite, setting, label (in the methods' declared order), training data."""
+    return cell.suite, cell.setting, methods.key(cell.label), cell.data
 
 
 def shares_randomness(a: Cell, b: Cell, seeds_a: tuple, seeds_b: tuple) -> bool:
@@ -204,6 +205,7 @@ class Estimator:
         self.level = level
         self.sweep_dir = Path(runs.attrs.get("sweep_dir", "."))
         self.ok = ok_runs(runs)
+        self.methods = methods_of(runs)
         self.inconsistent: list[str] = []  # results.json metrics that samples.jsonl does not reproduce
         self.duplicates: list[str] = []  # base cells left out (another base evaluation of the same suite)
         self._records: dict[tuple[str, str], list[dict] | None] = {}
@@ -217,12 +219,13 @@ class Estimator:
         members: dict[Cell, list[int]] = {}
         for i, row in self.ok.iterrows():
             for suite in run_suites(row):
-                cell = Cell(suite, row["setting"], row["label"], str(row["method"]), str(row["data"]))
+                cell = Cell(suite, row["setting"], row["label"], str(row["method"]), str(row["data"]),
+                            self.methods.role(row["method"]))
                 members.setdefault(cell, []).append(i)
-        own_base = {(c.suite, c.setting, c.label) for c in members if c.method == "base" and c.data == c.suite}
+        own_base = {(c.suite, c.setting, c.label) for c in members if c.role == "base" and c.data == c.suite}
         cells = {}
-        for cell in sorted(members, key=cell_key):
-            if cell.method == "base" and cell.data != cell.suite and (cell.suite, cell.setting, cell.label) in own_base:
+        for cell in sorted(members, key=lambda c: cell_key(c, self.methods)):
+            if cell.role == "base" and cell.data != cell.suite and (cell.suite, cell.setting, cell.label) in own_base:
                 where = f"{cell.suite} ({cell.setting})" if cell.setting else cell.suite
                 self.duplicates.append(f"`{cell.display}` on {where}: the same base model as `{cell.label}` there; "
                                        "counted once")
@@ -343,7 +346,7 @@ class Estimator:
                 return TwoWay(ea.pseudo[metric] - eb.pseudo[metric]), "items+seeds"
             model = ItemDifference(ea.pseudo[metric], eb.pseudo[metric])
             # an untrained base arm has no seed variation: its one evaluation stands for every seed
-            model.seeds_estimated = all(arm.seeds_estimated or cell.method == "base"
+            model.seeds_estimated = all(arm.seeds_estimated or cell.role == "base"
                                         for arm, cell in zip(model.arms, (a, b), strict=True))
             return model, "items"
         va, vb = (np.asarray(e.seed_values[metric], float) for e in (ea, eb))

@@ -22,15 +22,14 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from analysis.collect import method_key, ok_runs, read_curve
+from analysis.collect import Methods, methods_of, ok_runs, read_curve
 from analysis.compare import suite_kind
 from analysis.estimate import Estimator
 from analysis.stats import mean_ci
 from analysis.tables import write_csv
 
-#: method -> (colour, marker, line style); Okabe–Ito palette
-METHOD_STYLE = {"base": ("#000000", "o", ":"), "sft": ("#E69F00", "s", "--"), "rl": ("#0072B2", "^", "-"),
-                "start": ("#009E73", "D", "-.")}
+#: styles for methods whose runs declare none (and method variants); a method's own style comes from its
+#: runs (results.json method_info, declared in harness/methods/<name>.py); Okabe–Ito palette
 EXTRA_STYLES = (("#CC79A7", "v", (0, (5, 1))), ("#D55E00", "P", (0, (3, 1, 1, 1))), ("#56B4E9", "X", (0, (1, 1))),
                 ("#999999", "*", (0, (5, 2, 1, 2))))
 TRANSFER_LINE = (0, (1, 1.5))  # dotted: a method evaluated on a suite it was not trained on
@@ -66,17 +65,18 @@ class FigureResult:
                 "reason": self.skipped}
 
 
-def style_map(labels: Iterable[str]) -> dict[str, tuple[str, str, object]]:
-    """One (colour, marker, line style) per method label: the method's own for a plain method; for a method
-    evaluated on a suite it was not trained on (``rl (data=micro_math)``), its colour and marker with a
-    dotted line; extras for the rest."""
+def style_map(labels: Iterable[str], methods: Methods) -> dict[str, tuple[str, str, object]]:
+    """One (colour, marker, line style) per method label: the method's own (as its runs declare it) for a plain
+    method; for a method evaluated on a suite it was not trained on (``rl (data=micro_math)``), its colour and
+    marker with a dotted line; extras for the rest."""
     styles, extra = {}, 0
-    for label in sorted(set(labels), key=method_key):
+    for label in sorted(set(labels), key=methods.key):
         transfer = re.fullmatch(r"(\w+) \(data=[^)]+\)", label)
-        if label in METHOD_STYLE:
-            styles[label] = METHOD_STYLE[label]
-        elif transfer and transfer.group(1) in METHOD_STYLE:
-            colour, marker, _ = METHOD_STYLE[transfer.group(1)]
+        own = methods.info(label).style if label in methods else None
+        if own is not None:
+            styles[label] = own
+        elif transfer and transfer.group(1) in methods and methods.info(transfer.group(1)).style is not None:
+            colour, marker, _ = methods.info(transfer.group(1)).style
             styles[label] = (colour, marker, TRANSFER_LINE)
         else:
             styles[label] = EXTRA_STYLES[extra % len(EXTRA_STYLES)]
@@ -153,7 +153,7 @@ def _grid_for(panels: list[tuple[str, str]]) -> tuple[Figure, np.ndarray, dict[t
 # --- training curves ---------------------------------------------------------------------------------
 def curve_frame(runs: pd.DataFrame, level: float) -> pd.DataFrame:
     """Per (data, setting, method, step, panel column): mean and t-interval over the seeds that logged it."""
-    ok = ok_runs(runs)
+    ok, methods = ok_runs(runs), methods_of(runs)
     sweep = Path(runs.attrs.get("sweep_dir", "."))
     logs, without = [], set()
     for _, run in ok.iterrows():
@@ -170,7 +170,7 @@ def curve_frame(runs: pd.DataFrame, level: float) -> pd.DataFrame:
     columns = ["data", "setting", "method", "metric", "step", "mean", "ci_lo", "ci_hi", "n_seeds", "runs"]
     if not logs:
         empty = pd.DataFrame(columns=columns)
-        empty.attrs["without"] = sorted(without, key=method_key)
+        empty.attrs["without"] = sorted(without, key=methods.key)
         return empty
     rows = []
     for key, g in pd.concat(logs).groupby(["data", "setting", "method", "metric", "step"], sort=True):
@@ -178,9 +178,9 @@ def curve_frame(runs: pd.DataFrame, level: float) -> pd.DataFrame:
         rows.append((*key, mean, lo, hi, n, " ".join(sorted(g["run"]))))
     frame = pd.DataFrame(rows, columns=columns)
     frame = frame.iloc[sorted(range(len(frame)), key=lambda i: (frame.iloc[i]["data"], frame.iloc[i]["setting"],
-                                                                method_key(frame.iloc[i]["method"]),
+                                                                methods.key(frame.iloc[i]["method"]),
                                                                 frame.iloc[i]["metric"], frame.iloc[i]["step"]))]
-    frame.attrs["without"] = sorted(without - set(frame["method"]), key=method_key)
+    frame.attrs["without"] = sorted(without - set(frame["method"]), key=methods.key)
     return frame
 
 
@@ -207,7 +207,7 @@ def training_curves(runs: pd.DataFrame, styles: dict, out_dir: Path, level: floa
         for j, (column, title, ylabel, bounded) in enumerate(panels):
             ax = axes[i, j]
             cell = frame[(frame["data"] == data) & (frame["setting"] == setting) & (frame["metric"] == column)]
-            for method, g in sorted(cell.groupby("method"), key=lambda kv: method_key(kv[0])):
+            for method, g in cell.groupby("method", sort=False):  # (the frame is in the methods' order)
                 colour, marker, line = styles.get(method, EXTRA_STYLES[0])
                 ax.plot(g["step"], g["mean"], color=colour, linestyle=line, linewidth=1.4, label=method)
                 band = g[g["n_seeds"] > 1]
@@ -282,9 +282,9 @@ def _answerer_order(est: Estimator, suite: str, setting: str) -> tuple[list[str]
 
 
 def _line_panel(ax, frame: pd.DataFrame, suite: str, xs: Callable[[pd.DataFrame], np.ndarray], styles: dict,
-                band: bool) -> None:
+                band: bool, methods: Methods) -> None:
     """One line per method: with a CI band (continuous x), or with error bars dodged sideways (categorical x)."""
-    lines = sorted(frame.groupby(["method", "trained_on"]), key=lambda kv: (method_key(kv[0][0]), kv[0][1]))
+    lines = sorted(frame.groupby(["method", "trained_on"]), key=lambda kv: (methods.key(kv[0][0]), kv[0][1]))
     for i, ((method, trained_on), g) in enumerate(lines):
         name = display(method, trained_on, suite)
         colour, marker, line = styles.get(name, styles.get(method, EXTRA_STYLES[0]))
@@ -320,7 +320,7 @@ def xgen_plot(comparison: pd.DataFrame, est: Estimator, styles: dict, out_dir: P
         frame.loc[block, "position"] = frame.loc[block, "answerer"].map(order.index)
         frame.loc[block, "in_ladder"] = frame.loc[block, "answerer"].isin(ladder)
         cell = frame[block].sort_values("position")
-        _line_panel(ax, cell, suite, lambda g: g["position"].to_numpy(), styles, band=False)
+        _line_panel(ax, cell, suite, lambda g: g["position"].to_numpy(), styles, band=False, methods=est.methods)
         ax.axhline(0, color="black", linewidth=0.8)
         ax.set_xticks(range(len(order)), [a if a in ladder else f"{a}*" for a in order],
                       rotation=20 if max(map(len, order)) > 6 else 0)
@@ -350,7 +350,7 @@ def truncation_plot(comparison: pd.DataFrame, est: Estimator, styles: dict, out_
     fig, axes, where = _grid_for(_panels(frame, kinds))
     for (suite, setting), ax in where.items():
         cell = frame[(frame["suite"] == suite) & (frame["setting"] == setting)]
-        _line_panel(ax, cell, suite, lambda g: g["lambda"].to_numpy(), styles, band=True)
+        _line_panel(ax, cell, suite, lambda g: g["lambda"].to_numpy(), styles, band=True, methods=est.methods)
         ax.set_xlabel("λ (fraction of the thinking kept)")
         ax.set_ylabel("accuracy p(λ)")
         ax.set_xlim(0, 1)
@@ -368,7 +368,7 @@ def draw_all(runs: pd.DataFrame, comparison: pd.DataFrame, est: Estimator, out_d
     """Every figure (or its skip reason), in the order the report shows them."""
     labels = [display(m, t, s) for m, t, s in zip(comparison["method"], comparison["trained_on"],
                                                    comparison["suite"], strict=True)]
-    styles = style_map([*labels, *ok_runs(runs)["label"]])
+    styles = style_map([*labels, *ok_runs(runs)["label"]], est.methods)
     with matplotlib.rc_context(RC):
         return [xgen_plot(comparison, est, styles, out_dir, level, kinds),
                 shortcut_plot(comparison, est, out_dir, level, kinds),

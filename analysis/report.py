@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.claims import FEW_SEEDS, claims_frame, few_seeds
-from analysis.collect import load_runs, method_key, ok_runs, seed_key
+from analysis.collect import load_runs, methods_of, ok_runs, seed_key
 from analysis.compare import comparison_frame, paired_frame
 from analysis.estimate import Estimator
 from analysis.figures import FigureResult, draw_all, forest_plot
@@ -77,8 +77,9 @@ def _run_line(row: pd.Series) -> str:
 def missing_cells(runs: pd.DataFrame) -> list[str]:
     """(method, data, setting) × seed combinations seen in the sweep (any status) that have no ok run."""
     done = set(ok_runs(runs)[["label", "data", "setting", "seed"]].itertuples(index=False, name=None))
+    methods = methods_of(runs)
     conditions = sorted(set(runs[["label", "data", "setting"]].dropna().itertuples(index=False, name=None)),
-                        key=lambda c: (method_key(c[0]), str(c[1]), c[2]))
+                        key=lambda c: (methods.key(c[0]), str(c[1]), c[2]))
     seeds = sorted(set(runs["seed"].dropna()), key=seed_key)
     return [f"- method {m}, data {d}, seed {s}" + (f", {t}" if t else "")
             for (m, d, t), s in itertools.product(conditions, seeds) if (m, d, t, s) not in done]
@@ -127,7 +128,8 @@ def headline_markdown(comparison: pd.DataFrame) -> str:
     rows = [[f"{r.suite} ({r.setting})" if r.setting else r.suite,
              r.method if r.trained_on == r.suite else f"{r.method} (data={r.trained_on})", str(r.n_seeds),
              fmt_ci("acc", r.mean, r.ci_lo, r.ci_hi, r.ci_method, r.n_seeds),
-             fmt_delta("acc", r.delta_vs_base, r.delta_lo, r.delta_hi, r.delta_p) if r.method != "base" else "base"]
+             "base" if r.delta_note == "reference" else fmt_delta("acc", r.delta_vs_base, r.delta_lo, r.delta_hi,
+                                                                  r.delta_p)]
             for r in acc.itertuples(index=False)]
     return markdown_table(["suite", "method", "seeds", "acc", "Δ acc vs base"], rows)
 

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from analysis.collect import method_key, ok_runs, seed_key
+from analysis.collect import methods_of, ok_runs, seed_key
 
 NAN = math.nan
 LEVEL = 0.95
@@ -343,10 +343,10 @@ def _mismatch(rows: pd.DataFrame, field: str, scope: str) -> list[str]:
     shown = rows[f"budget.{field}"].map(_show)
     if shown.nunique() <= 1:
         return []
-    parts = []
+    parts, methods = [], methods_of(rows)
     for value, g in rows.groupby(shown, sort=True):
         who = ", ".join(f"{label} seed {','.join(map(_show, sorted(m['seed'], key=seed_key)))}"
-                        for label, m in sorted(g.groupby("label"), key=lambda kv: method_key(kv[0])))
+                        for label, m in sorted(g.groupby("label"), key=lambda kv: methods.key(kv[0])))
         parts.append(f"{value} ({who})")
     return [f"{scope}: `{field}` differs: " + "; ".join(parts)]
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.claims import arms
-from analysis.collect import BUDGET_FIELDS, method_key, ok_runs
-from analysis.compare import HEADLINE, HEALTH, QUESTION_METRICS
+from analysis.collect import BUDGET_FIELDS, methods_of, ok_runs
+from analysis.compare import HEADLINE_GROUPS, HEALTH_GROUPS, QUESTION_METRICS, in_groups, metric_key
 from analysis.estimate import T_SEEDS, T_SEEDS_ITEMS_DIFFER, T_SEEDS_ONE_ITEM
 
 NUMERIC_BUDGET = tuple(f for f in BUDGET_FIELDS if not f.endswith("_hash"))
@@ -82,11 +82,13 @@ def fmt_seeds(needed: float, note: str) -> str:
     return note.split(":")[0].split(";")[0]
 
 
-def sort_rows(df: pd.DataFrame) -> pd.DataFrame:
-    """Rows ordered by suite, setting and method (see :func:`method_key`)."""
+def sort_rows(df: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Rows ordered by suite, setting and method (in the order the methods of ``runs`` declare)."""
+    methods = methods_of(runs)
+
     def key(i: int) -> tuple:
         row = df.iloc[i]
-        return row["suite"], row["setting"], method_key(row["method"])
+        return row["suite"], row["setting"], methods.key(row["method"])
 
     return df.iloc[sorted(range(len(df)), key=key)].reset_index(drop=True)
 
@@ -123,10 +125,15 @@ def _present(frame: pd.DataFrame, metrics: tuple[str, ...]) -> list[str]:
     return [m for m in metrics if m in have]
 
 
+def _in_groups(frame: pd.DataFrame, groups: tuple[str, ...]) -> list[str]:
+    """The metrics of ``frame`` in the catalogue's ``groups`` (per-answerer and per-λ ones left out), in its order."""
+    return sorted((m for m in set(frame["metric"]) if in_groups(m, groups)), key=metric_key)
+
+
 def _cell_rows(block: pd.DataFrame, metrics: list[str], delta: bool) -> list[list[str]]:
+    """One row per cell of ``block``, in the frame's order (the analysis's cell order: the methods' own)."""
     rows = []
-    for (method, trained_on), g in sorted(block.groupby(["method", "trained_on"], sort=False),
-                                          key=lambda kv: (method_key(kv[0][0]), kv[0][1])):
+    for (method, trained_on), g in block.groupby(["method", "trained_on"], sort=False):
         by_metric = g.set_index("metric")
         first = g.iloc[0]
         name = method if trained_on == first["suite"] else f"{method} (data={trained_on})"
@@ -155,14 +162,14 @@ def comparison_markdown(frame: pd.DataFrame, note: str, level: float) -> str:
         "errors, df and the MDE of each Δ, are in `comparison.csv`.\n")
     for suite, setting, block in _blocks(frame):
         text += f"\n## {_block_title(suite, setting)}\n\n"
-        headline = _present(block, HEADLINE)
+        headline = _in_groups(block, HEADLINE_GROUPS)
         text += markdown_table(["method", "seeds", "items", *headline], _cell_rows(block, headline, False))
         deltas = _present(block, QUESTION_METRICS)
         if block["delta_vs_base"].notna().any() or block["delta_note"].str.startswith("NOT MATCHED").any():
             text += "\nΔ vs base\n\n" + markdown_table(
                 ["method", *(f"Δ {m}" for m in deltas), "note"],
                 [r for r in _cell_rows(block, deltas, True) if r[-1] != "reference"])
-        health = _present(block, HEALTH)
+        health = _in_groups(block, HEALTH_GROUPS)
         if health:
             text += "\nFormat health and behaviour modes\n\n" + markdown_table(
                 ["method", "seeds", "items", *health], _cell_rows(block, health, False))
@@ -173,7 +180,7 @@ def comparison_latex(frame: pd.DataFrame, level: float) -> str:
     """The headline metrics of every block as LaTeX tables (mean with CI)."""
     tables = []
     for suite, setting, block in _blocks(frame):
-        headline = _present(block, HEADLINE)
+        headline = _in_groups(block, HEADLINE_GROUPS)
         rows = [r[:1] + r[3:] for r in _cell_rows(block, headline, False)]
         tables.append(latex_table(["method", *headline], rows,
                                   f"{_block_title(suite, setting)}: mean over seeds with {level:.0%} CI over test "
@@ -289,7 +296,7 @@ def budget_frame(runs: pd.DataFrame) -> pd.DataFrame:
     grouped = numeric.groupby(["suite", "setting", "method"], sort=True)
     table = grouped.mean().reset_index()
     table.insert(3, "runs", grouped.size().to_numpy())
-    return sort_rows(table.reindex(columns=BUDGET_COLUMNS))
+    return sort_rows(table.reindex(columns=BUDGET_COLUMNS), runs)
 
 
 def _budget_rows(budget: pd.DataFrame) -> list[list[str]]:

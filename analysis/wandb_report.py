@@ -21,6 +21,7 @@ from pathlib import Path
 
 from analysis.collect import load_runs, metric_columns, ok_runs
 from analysis.wandb_log import sweep_identity
+from harness.evaluation.metrics import CATALOGUE, GROUPS
 
 EXTRA = "wandb"  # pip install -e ".[wandb]" installs wandb-workspaces
 OFFLINE_MODES = {"offline", "disabled", "dryrun"}
@@ -29,11 +30,9 @@ CURVE_KEYS = (("train/reward", "reward of sampled completions"), ("train/suite/a
               ("train/completions/mean_length", "completion length (tokens)"))
 
 
-#: report sections: (title, metric names; a name ending in "/" matches every metric under it)
-SECTIONS = (("Accuracy and thinking gain", ("acc", "nothink_acc", "thinking_gain")),
-            ("Shortcut diagnostics", ("shortcut_rate", "independence_rate")),
-            ("Cross-Generation: gain per answerer", ("xgen_gain/",)),
-            ("Truncation curves p(λ)", ("p_trunc/",)))
+#: report sections, one per group of the metric catalogue: (title, metric names; a name ending in "/" is a
+#: family and matches every metric under it, e.g. xgen_gain/<answerer>)
+SECTIONS = tuple((title, tuple(m.name for m in CATALOGUE if m.group == group)) for group, title in GROUPS.items())
 FIGURES = ("forest", "xgen", "shortcut", "truncation", "curves")  # the analysis figures, in report order
 
 

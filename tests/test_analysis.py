@@ -7,6 +7,7 @@ The helpers here write run folders shaped like the harness writes them: results.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -23,6 +24,7 @@ from analysis.report import analyze
 from analysis.stats import budgets_matched, mean_ci, t_quantile
 from analysis.wandb_log import read_table
 from harness.evaluation.metrics import aggregate, item_flags, lam_key
+from harness.methods import METHODS
 
 T_975_2 = 4.302652729911275
 SUITE, GQA = "micro_math", "micro_gqa"
@@ -61,9 +63,11 @@ def synth_records(seed: int, n_items: int, acc: float, nothink: float = 0.2, qua
 
 def write_run(sweep: Path, method: str, seed: int, data: str = SUITE, status: str = "ok", acc: float = 0.5,
               error: str | None = None, records: list[dict] | None = None, overrides: tuple[str, ...] = (),
-              curve: list[dict] | None = None, extra_suites: dict[str, list[dict]] | None = None, **budget) -> Path:
+              curve: list[dict] | None = None, extra_suites: dict[str, list[dict]] | None = None,
+              method_info: dict | None = None, **budget) -> Path:
     """Write one run folder. With ``records``: samples.jsonl, and metrics = aggregate(records) as the harness
-    computes them; without: results.json metrics only (a run without per-item records)."""
+    computes them; without: results.json metrics only (a run without per-item records). ``method_info``: what
+    the run says of its method (default: the registered method's own Display, as a run writes it)."""
     name = "__".join([f"data-{data}", f"method-{method}", f"seed-{seed}",
                       *(o.replace("=", "-").replace("/", "_") for o in overrides)])
     folder = sweep / name
@@ -90,7 +94,8 @@ def write_run(sweep: Path, method: str, seed: int, data: str = SUITE, status: st
     result = {"status": status, "method": method, "data": data, "algo": "dapo", "seed": seed, "model": "micro",
               "sweep": "test", "config_hash": "c", "checkpoint": "ckpt", "error": error, "versions": {},
               "git_commit": "x", "budget": budget, "metrics": metrics if status == "ok" else {},
-              "thinking_eval": info}
+              "thinking_eval": info,
+              "method_info": method_info if method_info is not None else dataclasses.asdict(METHODS[method].display)}
     (folder / "results.json").write_text(json.dumps(result), encoding="utf-8")
     (folder / ".hydra").mkdir()
     (folder / ".hydra" / "overrides.yaml").write_text(
@@ -181,6 +186,29 @@ def test_runs_grouped_by_swept_overrides_not_pooled(tmp_path):
     assert len(start_rl) == 4 and set(start_rl.setting) == {"data.params.shortcut_p=0.2", "data.params.shortcut_p=0.8"}
     assert "data.params.shortcut_p=0.8" in (out / "comparison.md").read_text(encoding="utf-8")
     assert "shortcut_p" in (out / "budget.md").read_text(encoding="utf-8")
+
+
+def test_order_style_and_role_of_a_method_come_from_its_runs(tmp_path):
+    """A method the analysis has never heard of ("grpo2", declaring the role of START) is ordered, drawn and
+    compared as its runs declare; a run from before method_info was recorded plays the role of its name."""
+    sweep = tmp_path / "sweep"
+    declared = {"order": 1.5, "colour": "#CC79A7", "marker": "v", "line": "--", "role": "start"}
+    for seed in (0, 1):
+        write_run(sweep, "base", seed, data=GQA, records=synth_records(seed, 40, 0.4))
+        write_run(sweep, "rl", seed, data=GQA, records=synth_records(10 + seed, 40, 0.5), method_info={})
+        write_run(sweep, "grpo2", seed, data=GQA, records=synth_records(20 + seed, 40, 0.6), method_info=declared)
+    out = analyze(sweep)
+    table = read_table(out / "comparison.csv")
+    assert list(dict.fromkeys(table.method)) == ["base", "grpo2", "rl"]  # orders 0 and 1.5, then undeclared
+    paired = read_table(out / "paired.csv")
+    start_rl = paired[(paired.question == "START vs RL on GQA") & (paired.metric == "acc")]
+    assert (start_rl.a.tolist(), start_rl.b.tolist()) == (["grpo2"], ["rl"])
+    runs = load_runs(sweep)
+    from analysis.collect import methods_of
+    from analysis.figures import style_map
+
+    methods = methods_of(runs)
+    assert style_map(["grpo2"], methods)["grpo2"] == ("#CC79A7", "v", "--") and methods.role("rl") == "rl"
 
 
 def test_tables_from_items(tmp_path):

@@ -156,9 +156,14 @@ def test_sweep_summary_logged_offline_equals_the_tables(tmp_path, monkeypatch):
 
 
 def test_a_method_keeps_its_colour_on_a_suite_it_was_not_trained_on():
+    from analysis.collect import MethodInfo, Methods
     from analysis.figures import EXTRA_STYLES, TRANSFER_LINE, style_map
 
-    styles = style_map(["rl", "start", "rl (data=micro_gqa)", "start (data=micro_gqa)", "start (stage2=answer)"])
+    methods = Methods(rl=MethodInfo(2, ("#0072B2", "^", "-"), "rl"),
+                      start=MethodInfo(3, ("#009E73", "D", "-."), "start"))
+    styles = style_map(["rl", "start", "rl (data=micro_gqa)", "start (data=micro_gqa)", "start (stage2=answer)"],
+                       methods)
+    assert styles["rl"] == ("#0072B2", "^", "-")  # the style the method's runs declare
     assert styles["rl (data=micro_gqa)"] == (*styles["rl"][:2], TRANSFER_LINE)  # same colour and marker, dotted
     assert styles["start (data=micro_gqa)"] == (*styles["start"][:2], TRANSFER_LINE)
     assert styles["start (stage2=answer)"] in EXTRA_STYLES  # a variant of a method gets a style of its own

@@ -19,6 +19,7 @@ computed in :func:`aggregate_weighted`.
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,18 +41,23 @@ class Metric:
     group: str  # a key of GROUPS
     doc: str  # what it measures, one line
     item: str | None  # the per-item column averaged into it; None: derived from other metrics
+    bounds: tuple[float, float] = (0.0, 1.0)  # the values it can take (an interval is clipped to them)
 
     @property
     def family(self) -> bool:
         return self.name.endswith("/")
 
 
-def _mean(name: str, direction: str, group: str, doc: str, item: str | None = None) -> Metric:
-    return Metric(name, direction, group, doc, item or name)
+DIFFERENCE, COUNT = (-1.0, 1.0), (0.0, math.inf)
 
 
-def _derived(name: str, direction: str, group: str, doc: str) -> Metric:
-    return Metric(name, direction, group, doc, None)
+def _mean(name: str, direction: str, group: str, doc: str, item: str | None = None,
+          bounds: tuple[float, float] = (0.0, 1.0)) -> Metric:
+    return Metric(name, direction, group, doc, item or name, bounds)
+
+
+def _derived(name: str, direction: str, group: str, doc: str, bounds: tuple[float, float] = (0.0, 1.0)) -> Metric:
+    return Metric(name, direction, group, doc, None, bounds)
 
 
 #: every metric, in the order tables show them
@@ -61,9 +67,11 @@ CATALOGUE: tuple[Metric, ...] = (
     _mean("reward", "higher", "accuracy", "the training reward on the test items (em, soft f1 or an LLM judge)"),
     _mean("f1", "higher", "accuracy", "soft token F1 of the answer against the best alias"),
     _mean("nothink_acc", "neither", "accuracy", "accuracy of the policy's answer forced after an empty thinking"),
-    _derived("thinking_gain", "higher", "thinking", "acc − nothink_acc: what the thinking adds to the answer"),
+    _derived("thinking_gain", "higher", "thinking", "acc − nothink_acc: what the thinking adds to the answer",
+             DIFFERENCE),
     _derived("independence_rate", "lower", "thinking", "share of right answers also right after an empty thinking"),
-    _derived("xgen_score", "higher", "thinking", "mean xgen_gain over the answerer ladder (Cross-Generation)"),
+    _derived("xgen_score", "higher", "thinking", "mean xgen_gain over the answerer ladder (Cross-Generation)",
+             DIFFERENCE),
     _derived("shortcut_rate", "lower", "thinking", "share of right answers whose thinking a majority of the ladder "
              "cannot turn into the gold answer"),
     _mean("thinking_sufficient", "higher", "thinking", "a strict majority of the ladder reaches the gold answer "
@@ -72,14 +80,15 @@ CATALOGUE: tuple[Metric, ...] = (
              "thinking"),
     _mean("xgen_acc/", "higher", "thinking", "answerer R's accuracy from (question, the policy's thinking)"),
     _mean("xgen_nothink_acc/", "neither", "thinking", "answerer R's accuracy from (question, empty thinking)"),
-    _derived("xgen_gain/", "higher", "thinking", "xgen_acc/R − xgen_nothink_acc/R: what the thinking gives R"),
+    _derived("xgen_gain/", "higher", "thinking", "xgen_acc/R − xgen_nothink_acc/R: what the thinking gives R",
+             DIFFERENCE),
     _mean("p_trunc/", "neither", "thinking", "the policy's accuracy when it answers after the first λ share of "
           "its thinking's tokens"),
     _mean("no_think_close", "lower", "format", "the thinking never closed within the token budget (scored wrong)"),
     _mean("empty_think", "lower", "format", "the thinking is empty"),
     _mean("empty_answer", "lower", "format", "the thinking closed and nothing follows it"),
     _mean("invalid_text", "lower", "format", "the output holds undecodable bytes (U+FFFD) or lone surrogates"),
-    _mean("think_tokens", "neither", "cost", "tokens of thinking"),
+    _mean("think_tokens", "neither", "cost", "tokens of thinking", bounds=COUNT),
     _mean("mode_careful", "higher", "mode", "the thinking is the full careful derivation (micro world)"),
     _mean("answer_follows", "higher", "mode", "the answer is the thinking's conclusion"),
     _mean("answer_shortcut", "lower", "mode", "the answer is the surface cue (micro_gqa: where the subject lives)"),
@@ -100,6 +109,14 @@ def metric(name: str) -> Metric:
             return m
     raise KeyError(f"metric {name!r} is not in the catalogue (harness/evaluation/metrics.py); "
                    f"known: {[m.name for m in CATALOGUE]}")
+
+
+def find(name: str) -> Metric | None:
+    """:func:`metric`, or None for a name the catalogue does not declare (e.g. lm-eval's own task metrics)."""
+    try:
+        return metric(name)
+    except KeyError:
+        return None
 
 
 def item_metric(column: str) -> Metric | None:
@@ -155,9 +172,9 @@ def aggregate_weighted(columns: dict[str, np.ndarray], weights: np.ndarray, answ
                        ladder: Sequence[str] = (), lambdas: Sequence[float] = ()) -> dict[str, np.ndarray]:
     """The run-level metrics of items counted ``weights`` times (one row of weights per metric value).
 
-    ``weights``: shape (n,) for one set of items, (B, n) for B at once (a bootstrap replicate counts how
-    often it drew each item). Every metric is a mean or a ratio of weighted sums, so an item drawn
-    twice counts twice, exactly as if its record were listed twice.
+    ``weights``: shape (n,) for one set of items, (B, n) for B sets at once (the analysis's jackknife
+    leaves one item out per row). Every metric is a mean or a ratio of weighted sums, so an item counted
+    twice counts as if its record were listed twice.
     """
     total = weights.sum(axis=-1)
 
