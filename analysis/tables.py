@@ -9,6 +9,7 @@ a fixed number of decimals.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -321,10 +322,15 @@ def budget_latex(budget: pd.DataFrame) -> str:
 
 
 def write_text(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8", newline="\n")
+    """Write ``text`` atomically (a temporary file renamed into place): a crash never leaves half a table.
+
+    (The analysis imports nothing of the harness but the metric catalogue, so it has its own writer.)
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8", newline="\n")
+    os.replace(tmp, path)
     return path
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> Path:
-    df.to_csv(path, index=False, float_format=CSV_FLOAT, lineterminator="\n")
-    return path
+    return write_text(path, df.to_csv(index=False, float_format=CSV_FLOAT, lineterminator="\n"))
