@@ -42,7 +42,7 @@ INFO_COLUMNS = ("factors", "thinking_eval", "method_info", "setting", "label")
 BASE_COLUMNS = ("run", *RUN_FIELDS, *(f"budget.{k}" for k in BUDGET_FIELDS), *INFO_COLUMNS)
 NOT_RUN_FOLDERS = {"analysis"}  # the default output folder of the analysis itself
 #: overrides that are axes of their own (method, data, seed) or cannot change a result
-NOT_FACTORS = {"method", "data", "seed", "sweep", "sweep_name", "cache_dir", "threads"}
+NOT_FACTORS = {"method", "data", "seed", "sweep", "sweep_name", "cache_dir", "threads", "reuse"}
 NOT_FACTOR_PREFIXES = ("hydra.", "logger")
 #: results.json fields that also count as factors when they vary (a sweep config may set them without overrides)
 RESULT_FACTORS = ("algo", "model")

@@ -89,6 +89,9 @@ def main() -> None:
     for path in sweep_dir.glob("*/results.json"):
         r = json.loads(path.read_text())
         walls[(r["method"], r["data"])].append(r["budget"]["wall_time_s"])
+    # what the numbers came from: every run of the sweep records the same versions and machine
+    stack = r.get("fingerprint", {}).get("versions") or r["versions"]
+    machine = r.get("machine", {})
     steps = step_times(sweep_dir)
     peak_mb = peak_rss_mb(["method=rl", "data=micro_gqa", "threads=1", f"cache_dir={cache}",
                            f"hydra.run.dir={out / 'rss_run'}"])
@@ -98,6 +101,9 @@ def main() -> None:
           f"{len(os.sched_getaffinity(0))} cores\n")
     flag = " --fresh-cache" if args.fresh_cache else ""
     print(f"Command: `python bench/bench_sweep.py --sweep {args.sweep}{flag}`\n")
+    print("Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(stack.items()))
+          + f" (constraints.txt); machine: {machine.get('cpu', '?')}, {machine.get('cpu_capability', '?')}, "
+          f"BLAS {machine.get('blas', '?')}\n")
     print(f"- sweep wall time: {first:.0f} s ({'including' if args.fresh_cache else 'excluding'} the micro build)")
     if args.fresh_cache:
         print(f"- of which the micro build: warm-start SFT {build.get('warm_start', float('nan')):.0f} s, "

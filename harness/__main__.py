@@ -1,12 +1,15 @@
 """``python -m harness [overrides]``: compose the config, validate it, run one job.
 
 Multiruns (``+sweep=ablation`` or ``-m``) call this once per job; ``harness.sweep`` reports sweep
-progress and runs the analysis at the end. A relaunched job skips a run that finished with the same
-config, and one that another process is running now (its run folder is locked), and resumes one
-that was interrupted (``harness.run.run``). In a multirun no job raises (a
-failure, config errors included, is recorded in the run's ``results.json``), because Hydra skips the
-end-of-sweep callback when one does. Config errors, and a model, data set or judge that cannot be
-had, are one line (exit status 2 for a single run); other failures keep their traceback.
+progress and runs the analysis at the end. A relaunched job first takes the run folder's lock (a run
+another process is carrying out now is skipped), then reads the run's status: it skips a run that
+finished with the same fingerprint (``harness.fingerprint``: config, harness source, base weights,
+data files, library versions; ``reuse=if_config_matches``: the same config), says what changed when
+it reruns one, and resumes one that was interrupted (``harness.run.run``). In a multirun no job
+raises (a failure, config errors included, is recorded in the run's ``results.json``), because Hydra
+skips the end-of-sweep callback when one does. Config errors, a malformed data file, and a model,
+data set or judge that cannot be had, are one line (exit status 2 for a single run); other failures
+keep their traceback.
 """
 
 from __future__ import annotations
@@ -25,15 +28,15 @@ from harness.config import CONF_DIR, ConfigError, register_configs
 from harness.evaluation.metrics import HEADLINE
 from harness.hub import ModelUnavailableError
 from harness.judge import JudgeError
-from harness.results import hash_run_config
-from harness.run import LOCK_FILE, previous_status, run, run_lock
-from harness.suites.files import DataUnavailableError
+from harness.run import LOCK_FILE, current_fingerprint, previous_status, reuse_verdict, run, run_lock
+from harness.suites.files import DataFileError, DataUnavailableError
 from harness.sweep import record_config_error, report_progress
 from harness.validate import validate
 
 log = logging.getLogger("harness")
-#: reported in one line, without a traceback: a model, data set or judge verdict that cannot be had
-UNAVAILABLE = (ModelUnavailableError, DataUnavailableError, JudgeError)
+#: reported in one line, without a traceback: a model, data set or judge verdict that cannot be had, and
+#: a data file whose rows are malformed (the message names file and line)
+UNAVAILABLE = (ModelUnavailableError, DataUnavailableError, JudgeError, DataFileError)
 register_configs()
 
 
@@ -51,16 +54,32 @@ def main(dcfg: DictConfig) -> None:
         # A job that raises makes Hydra skip the end-of-sweep analysis: record it as a failed run instead.
         record_config_error(dcfg, run_dir, e)
         return
-    prev = previous_status(run_dir)
-    if prev and prev.get("status") == "ok" and prev.get("config_hash") == hash_run_config(cfg):
-        log.info("skip %s: finished earlier with the same config (results.json status ok)", run_dir.name)
-        return
+    launch(cfg, run_dir, multirun, Path(hc.sweep.dir) if multirun else None)
+
+
+def launch(cfg, run_dir: Path, multirun: bool, sweep_dir: Path | None) -> None:
+    """Lock the run folder, then decide from the run's status (read under the lock, so a launch that
+    finished the run a moment ago is seen) whether to skip it, and otherwise carry it out."""
     with run_lock(run_dir) as held:
         if not held:
             log.warning("skip %s: another process is running it now (%s is locked)", run_dir.name,
                         run_dir / LOCK_FILE)
             return
-        _run_job(cfg, run_dir, multirun, Path(hc.sweep.dir) if multirun else None)
+        prev = previous_status(run_dir)
+        if prev and prev.get("status") == "ok":
+            current = current_fingerprint(cfg)
+            reusable, changed = reuse_verdict(cfg, prev, current)
+            if reusable and not changed:
+                log.info("skip %s: finished earlier with the same fingerprint (results.json status ok)",
+                         run_dir.name)
+                return
+            if reusable:
+                log.warning("skip %s: finished earlier with the same config; kept although %s (reuse=%s)",
+                            run_dir.name, changed, cfg.reuse)
+                return
+            hint = "; reuse=if_config_matches would keep it" if prev.get("config_hash") == current["config"] else ""
+            log.warning("rerun %s: %s since it finished%s", run_dir.name, changed, hint)
+        _run_job(cfg, run_dir, multirun, sweep_dir)
 
 
 def _run_job(cfg, run_dir: Path, multirun: bool, sweep_dir: Path | None) -> None:

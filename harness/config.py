@@ -213,6 +213,11 @@ class Config:
     dtype: str = "float32"  # float32 | bfloat16 | float16: evaluated weights; training autocast
     sweep_name: str = "single"
     cache_dir: str = "outputs/cache"
+    # what a relaunch may reuse of an earlier attempt of the run (skip it when it finished, resume it
+    # when it was interrupted): if_fingerprint_matches (config, harness source, base weights, data
+    # files and library versions all unchanged: harness/fingerprint.py) | if_config_matches (the config
+    # alone: for a code or version change known not to move a number). Not part of the config hash.
+    reuse: str = "if_fingerprint_matches"
 
 
 def register_configs() -> None:

@@ -21,6 +21,20 @@ class ModelUnavailableError(RuntimeError):
     """``model.path`` is neither a local folder nor a hub model that can be had now."""
 
 
+def local_folder(path: str) -> Path | None:
+    """The local folder of ``path`` (a folder, or a hub id already in the HF cache) without fetching
+    anything; None when it would have to be downloaded."""
+    local = Path(path).expanduser()
+    if local.is_dir():
+        return local.resolve()
+    if not HUB_ID.fullmatch(path) or path.startswith("."):
+        return None
+    try:
+        return Path(snapshot_download(repo_id=path, allow_patterns=SNAPSHOT_FILES, local_files_only=True))
+    except (LocalEntryNotFoundError, HfHubHTTPError, HFValidationError, OSError):
+        return None
+
+
 def resolve(path: str, key: str = "model.path") -> Path:
     """The local folder of ``path`` (a folder, or a hub id fetched or found in the HF cache); errors name ``key``."""
     local = Path(path).expanduser()

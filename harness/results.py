@@ -10,6 +10,7 @@ import functools
 import hashlib
 import json
 import os
+import platform
 import subprocess
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -67,7 +68,7 @@ class Budget:
 
 #: run-config keys that change how a run is carried out, not what it computes: left out of its hash,
 #: so changing them neither reruns a finished run nor stops an interrupted one from resuming
-EXECUTION_ONLY_KEYS = ("train.save_steps", "train.gradient_checkpointing", "eval.reuse_base_evals")
+EXECUTION_ONLY_KEYS = ("train.save_steps", "train.gradient_checkpointing", "eval.reuse_base_evals", "reuse")
 
 
 def hash_config(obj: Any, *, exclude: tuple[str, ...] = (), **extra: Any) -> str:
@@ -107,7 +108,8 @@ def hash_checkpoint(folder: Path) -> str:
     files = sorted(p for p in Path(folder).glob("*.safetensors")) or sorted(Path(folder).glob("*.bin"))
     if not files:
         return "unhashed:" + str(folder)  # a hub id: the analysis still compares it by name
-    return _hash_files(tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+    # (by the files links point to: a folder of links to another's weights is read once for both)
+    return _hash_files(tuple((str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
 
 
 @functools.lru_cache(maxsize=64)
@@ -128,6 +130,24 @@ def library_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[name] = "not installed"
     return out
+
+
+@functools.cache
+def machine_info() -> dict[str, Any]:
+    """The machine a run computed on: not part of its fingerprint (README, "Reproducibility"), recorded so
+    that numbers that moved between machines can be traced to the CPU or its BLAS."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    blas = next((part.split("=", 1)[1] for part in torch.__config__.show().replace(",", " ").split()
+                 if part.startswith("BLAS_INFO=")), "unknown")
+    return {"cpu": cpu, "arch": platform.machine(), "cores": os.cpu_count(), "system": platform.system(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "blas": blas}
 
 
 def git_commit() -> str:
@@ -161,10 +181,13 @@ class RunResult:
     eval_seconds: dict[str, float] = field(default_factory=dict)  # wall time of each evaluation call
     checkpoint: str = ""
     config_hash: str = ""
+    # everything that decides the numbers (harness.fingerprint): config, code, base, data, versions
+    fingerprint: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     resumed_from_step: int | None = None  # training resumed from the trainer checkpoint of this step
     versions: dict[str, str] = field(default_factory=library_versions)
     git_commit: str = field(default_factory=git_commit)
+    machine: dict[str, Any] = field(default_factory=machine_info)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)

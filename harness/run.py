@@ -23,6 +23,7 @@ import transformers
 from harness import distributed
 from harness.config import Config, DataConfig, data_config
 from harness.evaluation.pipeline import evaluate_suites
+from harness.fingerprint import changes, fingerprint
 from harness.methods import get_method
 from harness.methods.training import TRAINER_DIR, TrainContext, TrainOutput, checkpoint_step, prepare_trainer_dir
 from harness.models import Base, get_kind
@@ -37,7 +38,7 @@ from harness.results import (
     write_jsonl,
     write_text,
 )
-from harness.suites import Item, Suite, get_suite
+from harness.suites import SUITES, Item, Suite, get_suite
 from harness.threads import torch_threads
 from harness.tracking import Tracker
 
@@ -48,20 +49,28 @@ LOCK_FILE = ".lock"
 def run(cfg: Config, run_dir: Path) -> RunResult:
     """Train (if the method trains) and evaluate; always leave a ``results.json`` saying how it ended.
 
-    A run that an earlier attempt left ``running`` (killed) or ``failed`` with the same config hash
-    resumes training from its last complete trainer checkpoint (``<run_dir>/trainer``); any other
-    trainer folder is stale and removed first. Once the run is ``ok`` its trainer checkpoints are
-    deleted (the final ``checkpoint/`` stays); a failed run keeps them.
+    A run that an earlier attempt left ``running`` (killed) or ``failed`` resumes training from its last
+    complete trainer checkpoint (``<run_dir>/trainer``) when that attempt may be reused
+    (:func:`reuse_verdict`: the same fingerprint, or the same config hash with
+    ``reuse=if_config_matches``); any other trainer folder is stale and removed first. Once the run is
+    ``ok`` its trainer checkpoints are deleted (the final ``checkpoint/`` stays); a failed run keeps them.
+    The caller holds the run's lock (:func:`run_lock`).
     """
     run_dir = Path(run_dir)
     config_hash = hash_run_config(cfg)
     prev = previous_status(run_dir) or {}
-    interrupted = prev.get("status") in ("running", "failed") and prev.get("config_hash") == config_hash
+    current = current_fingerprint(cfg)
+    interrupted = prev.get("status") in ("running", "failed")
+    if interrupted:
+        interrupted, why = reuse_verdict(cfg, prev, current)
+        if not interrupted:
+            log.info("%s: not resuming the interrupted attempt: %s; training starts afresh", run_dir.name, why)
     main = distributed.is_main_process()
     distributed.wait_for_everyone()  # every process has read the status before the main one rewrites it
     resume = distributed.main_value(prepare_trainer_dir(run_dir / TRAINER_DIR, resume=interrupted) if main else None)
     result = RunResult(status="running", method=cfg.method.name, data=cfg.data.name, algo=cfg.algo.name,
                        seed=cfg.seed, model=cfg.model.name, sweep=cfg.sweep_name, config_hash=config_hash,
+                       fingerprint=current,
                        method_info=dataclasses.asdict(get_method(cfg.method.name).display),
                        resumed_from_step=None if resume is None else checkpoint_step(resume))
     if resume is not None:
@@ -103,6 +112,10 @@ def _run(cfg: Config, run_dir: Path, result: RunResult, tracker: Tracker) -> Non
     method, kind = get_method(cfg.method.name), get_kind(cfg.model.kind)
     base = kind.prepare(cfg)
     result.budget = Budget(base_checkpoint_hash=base.hash, prompt_ids_hash=prompt_ids_hash)
+    if result.fingerprint.get("base") != base.hash:  # built or fetched just now: record it before training
+        result.fingerprint["base"] = base.hash
+        if distributed.is_main_process():
+            write_json(run_dir / RESULTS_FILE, result.to_json())
     result.checkpoint, checkpoint = base.label, base.path
     if method.trains:
         trained = _train(cfg, suite, train_items, base, run_dir, tracker)
@@ -167,5 +180,41 @@ def run_lock(run_dir: Path) -> Iterator[bool]:
 
 
 def previous_status(run_dir: Path) -> dict | None:
+    """The run's ``results.json`` as an earlier attempt left it; None when there is none, or when it cannot
+    be read (e.g. cut short by a full disk: the run is then carried out afresh, with a warning)."""
     path = Path(run_dir) / RESULTS_FILE
-    return read_json(path) if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        record = read_json(path)
+    except (OSError, ValueError) as e:  # (JSONDecodeError and UnicodeDecodeError are ValueErrors)
+        log.warning("%s is unreadable (%s): the run is carried out afresh", path, e)
+        return None
+    if not isinstance(record, dict):
+        log.warning("%s is not a JSON object: the run is carried out afresh", path)
+        return None
+    return record
+
+
+def current_fingerprint(cfg: Config) -> dict:
+    """The fingerprint of ``cfg`` now (``harness.fingerprint``): its base part is the model kind's
+    :meth:`~harness.models.kind.ModelKind.base_hash` (None while the base is not built or fetched)."""
+    data = {}
+    for source in [cfg.data, *(data_config(name) for name in cfg.eval.extra_suites if name != cfg.data.name)]:
+        data.update(SUITES[source.name].source_fingerprint(source))
+    return fingerprint(hash_run_config(cfg), get_kind(cfg.model.kind).base_hash(cfg), data)
+
+
+def reuse_verdict(cfg: Config, previous: dict, current: dict) -> tuple[bool, str]:
+    """May a relaunch reuse the attempt that left ``previous`` (its ``results.json``): skip it if it
+    finished, resume it if it was interrupted? And what changed since, in words ('' when nothing did).
+
+    ``reuse=if_fingerprint_matches`` (default): only if nothing of the fingerprint changed.
+    ``reuse=if_config_matches``: if the config hash is the same, whatever else changed.
+    """
+    changed = changes(previous.get("fingerprint"), current)
+    if previous.get("config_hash") != current["config"]:
+        return False, "config changed"
+    if cfg.reuse == "if_config_matches":
+        return True, "; ".join(changed)
+    return not changed, "; ".join(changed)

@@ -26,9 +26,10 @@ log = logging.getLogger("harness.sweep")
 def sweep_status(sweep_dir: Path) -> dict[str, list[str]]:
     status: dict[str, list[str]] = {}
     for path in sorted(Path(sweep_dir).glob(f"*/{RESULTS_FILE}")):
-        try:
-            state = read_json(path).get("status", "unknown")
-        except ValueError:
+        try:  # (cut short, not JSON, not an object: the relaunch reruns that run; harness.run.previous_status)
+            record = read_json(path)
+            state = record.get("status", "unknown") if isinstance(record, dict) else "unreadable"
+        except (OSError, ValueError):
             state = "unreadable"
         status.setdefault(state, []).append(path.parent.name)
     return status

@@ -35,6 +35,7 @@ CHOICES = {
     "dtype": ("float32", "bfloat16", "float16"),
     "eval.backend": ("hf", "vllm"),
     "train.vllm_mode": ("colocate", "server"),
+    "reuse": ("if_fingerprint_matches", "if_config_matches"),
 }
 OPEN_DICTS = ("data.params", "model.micro.suites", "model.micro.modes.gqa_answer")
 METHOD_OPTIONS = tuple(f.name for f in fields(MethodConfig) if f.name not in ("name", "lr"))

@@ -18,6 +18,15 @@ os.environ.setdefault("WANDB_SILENT", "true")
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["model=micro_tiny", "logger=none", "train.steps=2", "train.prompts_per_step=2", "train.num_generations=2",
         "train.max_completion_length=24", "data.n_test=6", "eval.max_gen_toks=24", "threads=1"]
+# TINY with a warm start long enough that completions close their thinking, and 4 prompts x 8 completions
+# per step: every step has RL groups with reward spread, so RL and START move the weights in every stage
+# and a determinism test comparing their weights can fail (TINY gives no spread: a zero gradient).
+SPREAD = [o for o in TINY if not o.startswith(("train.steps=", "train.prompts_per_step=", "train.num_generations=",
+                                               "train.max_completion_length=", "eval.max_gen_toks="))]
+SPREAD += ["train.steps=4", "train.prompts_per_step=4", "train.num_generations=8", "train.max_completion_length=48",
+           "eval.max_gen_toks=48",
+           "model.micro.warm_start.steps=300", "model.micro.warm_start.threads=1",
+           "eval.answerers=[]", "eval.truncation=[]"]  # (functions of the weights; the smoke sweep has them)
 
 
 def char_tokenizer(chars: str, bpe_corpus: list[str] | None = None):
@@ -58,6 +67,15 @@ def tiny_base(cache_dir) -> Path:
     from harness.micro.build import ensure_micro_model
 
     cfg = validate(compose_cfg(TINY + [f"cache_dir={cache_dir}"]))
+    return ensure_micro_model(cfg.model.micro, cache_dir)
+
+
+@pytest.fixture(scope="session")
+def spread_base(cache_dir) -> Path:
+    """The SPREAD base checkpoint, built once per test session."""
+    from harness.micro.build import ensure_micro_model
+
+    cfg = validate(compose_cfg(SPREAD + [f"cache_dir={cache_dir}"]))
     return ensure_micro_model(cfg.model.micro, cache_dir)
 
 

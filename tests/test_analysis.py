@@ -164,7 +164,8 @@ def test_runs_grouped_by_swept_overrides_not_pooled(tmp_path):
     sweep = tmp_path / "sweep"
     for p, acc in (("0.2", 0.3), ("0.8", 0.7)):
         for seed in (0, 1):
-            common = (f"data.params.shortcut_p={p}", "cache_dir=/same", "threads=1")
+            common = (f"data.params.shortcut_p={p}", "cache_dir=/same", "threads=1",
+                      *(["reuse=if_config_matches"] if seed else []))  # (relaunched so: not a setting)
             write_run(sweep, "base", seed, data=GQA, overrides=common, records=synth_records(seed, 40, acc / 2))
             write_run(sweep, "rl", seed, data=GQA, overrides=common, records=synth_records(10 + seed, 40, acc))
             for stage2 in ("full", "answer"):

@@ -1,6 +1,7 @@
 """End to end through ``python -m harness``: the smoke sweep, resume-by-skip, the lm_eval command
-and determinism. (The invariance "start with stage1_frac=0, stage2=full ≡ rl" is in test_start_mask.py,
-where a varying reward guarantees the weights move.)"""
+and determinism (on a budget where RL rewards spread, so the weights move and the comparison can fail).
+(The invariance "start with stage1_frac=0, stage2=full ≡ rl" is in test_start_mask.py, where a varying
+reward guarantees the weights move.)"""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from transformers import AutoModelForCausalLM
 
 from harness.results import hash_checkpoint, read_json
 from harness.validate import validate
-from tests.conftest import ROOT, TINY, compose_cfg, run_harness
+from tests.conftest import ROOT, SPREAD, TINY, compose_cfg, run_harness
 
 
 @pytest.fixture(scope="module")
@@ -76,22 +77,29 @@ def test_lm_eval_command_reproduces_recorded_scores(smoke_sweep, tmp_path):
     assert cli["micro_math_nothink"]["acc,none"] == recorded["micro_math/nothink_acc"]
 
 
-def single_run(tmp_path, cache_dir, name: str, *overrides: str) -> dict:
+def single_run(tmp_path, cache_dir, name: str, *overrides: str, budget: list[str] = TINY) -> dict:
     run_dir = tmp_path / name
-    run_harness([*TINY, f"cache_dir={cache_dir}", f"hydra.run.dir={run_dir}", *overrides])
+    run_harness([*budget, f"cache_dir={cache_dir}", f"hydra.run.dir={run_dir}", *overrides])
     result = read_json(run_dir / "results.json")
     result["weights"] = hash_checkpoint(run_dir / "checkpoint")
+    curve = run_dir / "curve.jsonl"
+    result["curve"] = [{k: v for k, v in json.loads(line).items() if k != "step_time"}
+                       for line in curve.read_text().splitlines()]
     return result
 
 
 @pytest.mark.parametrize("method", ["sft", "rl", "start"])
-def test_same_config_and_seed_give_identical_numbers_and_weights(tmp_path, cache_dir, tiny_base, method):
-    a = single_run(tmp_path, cache_dir, "a", f"method={method}")
-    b = single_run(tmp_path, cache_dir, "b", f"method={method}")
-    assert a["metrics"] == b["metrics"] and a["weights"] == b["weights"]
+def test_same_config_and_seed_give_identical_numbers_and_weights(tmp_path, cache_dir, spread_base, method):
+    # START: stage 1 (thinking tokens only) for steps 1-2, the whole completion for steps 3-4
+    a = single_run(tmp_path, cache_dir, "a", f"method={method}", budget=SPREAD)
+    b = single_run(tmp_path, cache_dir, "b", f"method={method}", budget=SPREAD)
+    assert a["metrics"] == b["metrics"] and a["weights"] == b["weights"] and a["curve"] == b["curve"]
     assert a["budget"]["tokens_generated"] == b["budget"]["tokens_generated"]
-    if method == "sft":  # SFT always moves the weights, so the equality above is not vacuous
-        assert a["weights"] != hash_checkpoint(tiny_base)
+    # not vacuous: training moved the weights, and RL/START had a gradient (reward spread) in every stage
+    assert a["weights"] != hash_checkpoint(spread_base)
+    if method != "sft":
+        assert any(row["frac_reward_zero_std"] < 1 and row["grad_norm"] > 0 for row in a["curve"][:2])
+        assert any(row["frac_reward_zero_std"] < 1 and row["grad_norm"] > 0 for row in a["curve"][2:])
 
 
 def test_gradient_checkpointing_changes_no_number(tmp_path, cache_dir, tiny_base):

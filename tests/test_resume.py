@@ -26,27 +26,16 @@ from transformers import AutoModelForCausalLM
 import harness.run
 from harness.methods.training import RESUME_STATE, TRAINER_DIR, checkpoint_step, last_checkpoint
 from harness.results import hash_checkpoint, hash_run_config, read_json, write_json
-from harness.run import run
+from harness.run import current_fingerprint, run
 from harness.validate import validate
-from tests.conftest import ROOT, TINY, compose_cfg, run_harness
+from tests.conftest import ROOT, SPREAD, TINY, compose_cfg, run_harness
 
-# TINY with a warm start long enough that RL completions close their thinking and some groups have
-# reward spread (so RL moves the weights), and enough steps that a kill lands mid-training.
+# SPREAD (RL groups with reward spread, so RL and START move the weights before and after the resume
+# point), with enough steps that a kill lands mid-training.
 STEPS = 16
 KILL_AFTER = 3  # kill once checkpoint-3 is complete
-RESUME = [o for o in TINY if not o.startswith(("train.steps=", "train.max_completion_length=", "eval.max_gen_toks="))]
-RESUME += [f"train.steps={STEPS}", "train.max_completion_length=48", "eval.max_gen_toks=48",
-           "model.micro.warm_start.steps=300", "model.micro.warm_start.threads=1",
-           "eval.answerers=[]", "eval.truncation=[]"]  # functions of the weights; the sweep test has them
+RESUME = [o for o in SPREAD if not o.startswith("train.steps=")] + [f"train.steps={STEPS}"]
 TIMING = ("step_time",)  # curve keys that are wall-clock times
-
-
-@pytest.fixture(scope="module")
-def resume_base(cache_dir) -> Path:
-    from harness.micro.build import ensure_micro_model
-
-    cfg = validate(compose_cfg(RESUME + [f"cache_dir={cache_dir}"]))
-    return ensure_micro_model(cfg.model.micro, cache_dir)
 
 
 def harness_args(*overrides: str) -> list[str]:
@@ -99,12 +88,11 @@ def outcome(run_dir: Path) -> dict:
             "curve": [{k: v for k, v in row.items() if k not in TIMING} for row in curve]}
 
 
-METHODS = [("sft", []), ("rl", []),
-           pytest.param("start", ["method.stage1_frac=0.5"], marks=pytest.mark.slow)]  # switch at step 8
+METHODS = [("sft", []), ("rl", []), ("start", ["method.stage1_frac=0.5"])]  # START switches stage at step 8
 
 
 @pytest.mark.parametrize("method,extra", METHODS)
-def test_killed_run_resumes_to_the_same_numbers(tmp_path, cache_dir, resume_base, method, extra):
+def test_killed_run_resumes_to_the_same_numbers(tmp_path, cache_dir, spread_base, method, extra):
     overrides = [*RESUME, f"cache_dir={cache_dir}", f"method={method}", *extra]
     reference = tmp_path / "reference"  # uninterrupted, with the default train.save_steps
     run_harness([*overrides, f"hydra.run.dir={reference}"])
@@ -121,11 +109,14 @@ def test_killed_run_resumes_to_the_same_numbers(tmp_path, cache_dir, resume_base
     assert got == want  # metrics, budget (completions, tokens), curve and final weights, bitwise
     assert [row["step"] for row in got["curve"]] == list(range(1, STEPS + 1))  # every step exactly once
     assert not (killed / TRAINER_DIR).exists() and (killed / "checkpoint").is_dir()  # intermediate ones deleted
-    assert got["weights"] != hash_checkpoint(resume_base)  # training moved the weights: equality is not vacuous
+    assert got["weights"] != hash_checkpoint(spread_base)  # training moved the weights: equality is not vacuous
     if method != "sft":  # some steps after the resume point had reward spread, i.e. a gradient
         assert any(row["grad_norm"] > 0 for row in got["curve"][left_at:])
     if method == "start":  # thinking-only up to step 8, the full completion after: in both runs alike
         assert [row["start/think_only"] for row in got["curve"]] == [1.0] * 8 + [0.0] * 8
+        # both stages trained after the resume point (the resumed run must land on the same switch)
+        assert any(row["grad_norm"] > 0 for row in got["curve"][left_at:8])
+        assert any(row["grad_norm"] > 0 for row in got["curve"][8:])
 
 
 def test_a_run_that_failed_after_training_resumes_at_its_last_step(tmp_path, cache_dir, tiny_base, monkeypatch):
@@ -163,26 +154,40 @@ def fake_checkpoint(trainer_dir: Path, step: int, complete: bool = True) -> None
         write_json(folder / RESUME_STATE, {"step": step, "curve": [], "counters": {}})
 
 
-@pytest.mark.parametrize("previous,same_config,resumes", [
-    ("running", True, 3), ("failed", True, 3), ("running", False, None), ("failed", False, None), ("ok", True, None),
+@pytest.mark.parametrize("previous,changed,reuse,resumes", [
+    ("running", None, "if_fingerprint_matches", 3), ("failed", None, "if_fingerprint_matches", 3),
+    ("running", "config", "if_fingerprint_matches", None), ("failed", "config", "if_fingerprint_matches", None),
+    ("ok", None, "if_fingerprint_matches", None),
+    # a trainer checkpoint written by other code or other library versions is not resumed silently
+    ("running", "code", "if_fingerprint_matches", None), ("failed", "versions", "if_fingerprint_matches", None),
+    ("running", "code", "if_config_matches", 3), ("running", "config", "if_config_matches", None),
 ])
-def test_only_an_interrupted_run_of_the_same_config_resumes(tmp_path, monkeypatch, previous, same_config, resumes):
-    cfg = validate(compose_cfg([*TINY, "method=sft"]))
+def test_only_an_interrupted_run_of_the_same_fingerprint_resumes(tmp_path, monkeypatch, caplog, previous, changed,
+                                                                   reuse, resumes):
+    cfg = validate(compose_cfg([*TINY, "method=sft", f"reuse={reuse}", f"cache_dir={tmp_path / 'cache'}"]))
     run_dir, seen = tmp_path / "run", {}
     trainer = run_dir / TRAINER_DIR
     fake_checkpoint(trainer, 2)
     fake_checkpoint(trainer, 3)
     fake_checkpoint(trainer, 4, complete=False)  # killed while saving
-    write_json(run_dir / "results.json", {"status": previous,
-                                          "config_hash": hash_run_config(cfg) if same_config else "0123456789abcdef"})
+    fingerprint = current_fingerprint(cfg)
+    if changed == "versions":
+        fingerprint["versions"] = {**fingerprint["versions"], "trl": "0.28.0"}
+    elif changed:
+        fingerprint[changed] = "0123456789abcdef"
+    write_json(run_dir / "results.json", {"status": previous, "config_hash": fingerprint["config"],
+                                          "fingerprint": fingerprint})
 
     def fake_run(cfg, run_dir, result, tracker):  # what training would find
         seen["checkpoints"] = sorted(p.name for p in trainer.glob("checkpoint-*"))
         seen["resumes"] = last_checkpoint(trainer)
 
     monkeypatch.setattr(harness.run, "_run", fake_run)
-    result = run(cfg, run_dir)
+    with caplog.at_level("INFO", logger="harness"):
+        result = run(cfg, run_dir)
     assert result.resumed_from_step == resumes == read_json(run_dir / "results.json")["resumed_from_step"]
+    if previous != "ok" and changed and not resumes:
+        assert f"run: not resuming the interrupted attempt: {changed} changed" in caplog.text
     if resumes:
         assert seen == {"checkpoints": ["checkpoint-2", "checkpoint-3"], "resumes": trainer / "checkpoint-3"}
     else:  # a stale folder (another config's, or a finished run's) is removed before training starts
@@ -231,7 +236,8 @@ def test_sweep_with_failed_runs_still_writes_the_analysis(failing_sweep):
     status = {p.parent.name: read_json(p)["status"] for p in sweep.glob("*/results.json")}
     assert status == {"lr0.0005_full": "ok", "lr100000.0_full": "failed", "lr0.0005_answer": "failed",
                       "lr100000.0_answer": "failed"}
-    assert read_json(sweep / "lr0.0005_answer" / "results.json")["error"].startswith("ConfigError: method.stage1_frac")
+    assert read_json(sweep / "lr0.0005_answer" / "results.json")["error"].startswith(
+        "ConfigError: method.stage2='answer' is an option of method start")
     report = (sweep / "analysis" / "status.md").read_text()
     assert "1 ok, 3 failed" in report and "NonFiniteLossError" in report and "ConfigError" in report
     assert (sweep / "analysis" / "comparison.md").stat().st_size > 0

@@ -210,7 +210,7 @@ class RunEvaluator:
         key = cache_key(answerer.model, read_jsonl(data), "prompt_empty",
                         {"answer_max_toks": self.cfg.answer_max_toks, "batch_size": self.cfg.batch_size}) \
             if self.cfg.reuse_empty_answers else None
-        cached = None if self.calls else self.cache.get(key)  # (the call cache keeps both conditions)
+        cached = None if self.calls else self.cache.get(key, records)  # (the call cache keeps both conditions)
         raw = self._run(answerer.model, specs[:1] if cached else specs, f"{self.suite.name}-xgen-{name}",
                         recorded=specs)
         self._merge(raw, think_task, records, f"xgen_acc/{name}", f"xgen_answer/{name}")

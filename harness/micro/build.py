@@ -67,15 +67,24 @@ class SaveSnapshots(TrainerCallback):
             self.tokenizer.save_pretrained(out)
 
 
+def build_dir(micro: MicroConfig, cache_dir: str | Path) -> Path:
+    """Where the build of ``micro`` is cached (built or not)."""
+    return Path(cache_dir).resolve() / "micro" / config_hash(micro)
+
+
+def is_built(build: Path) -> bool:
+    return (Path(build) / "build_report.json").exists()  # (written last, before the folder is renamed into place)
+
+
 def ensure_micro_model(micro: MicroConfig, cache_dir: str | Path) -> Path:
     """Return the folder of the warm-started micro model, building it first if needed."""
-    target = Path(cache_dir).resolve() / "micro" / config_hash(micro)
-    if (target / "build_report.json").exists():
+    target = build_dir(micro, cache_dir)
+    if is_built(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another run may be building it: wait, then reuse
-        if not (target / "build_report.json").exists():
+        if not is_built(target):
             _build(micro, target)
     return target
 

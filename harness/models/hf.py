@@ -16,7 +16,7 @@ from transformers import AutoTokenizer
 
 from harness.config import AnswererConfig, Config, ConfigError, ModelConfig
 from harness.evaluation.lm_eval_bridge import EvalModel
-from harness.hub import resolve
+from harness.hub import local_folder, resolve
 from harness.models.kind import Answerer, Base, ModelKind, register_kind
 from harness.prompts import bake_chat_template
 from harness.results import hash_checkpoint, hash_strings
@@ -65,6 +65,11 @@ class HF(ModelKind):
     def prepare(self, cfg: Config) -> Base:
         path = prepare_base(cfg.model, cfg.cache_dir)
         return Base(path, AutoTokenizer.from_pretrained(path), hash_checkpoint(path), str(path))
+
+    def base_hash(self, cfg: Config) -> str | None:
+        # the weights prepare_base links to: the same content hash, read once per process (hash_checkpoint)
+        folder = local_folder(cfg.model.path)
+        return None if folder is None else hash_checkpoint(folder)
 
     def answerer(self, answerer: AnswererConfig, cfg: Config, policy_tokenizer) -> Answerer:
         return Answerer(answerer, EvalModel.of(answerer.name, answerer.path, cfg),

@@ -66,6 +66,11 @@ class ModelKind:
         """The run's starting point: build, fetch or resolve the base checkpoint."""
         raise NotImplementedError
 
+    def base_hash(self, cfg: Config) -> str | None:
+        """The ``Base.hash`` :meth:`prepare` would give, without building or downloading anything: what a
+        relaunch compares with a finished run's fingerprint. None when the base is not at hand yet."""
+        return None
+
     def policy(self, cfg: Config, checkpoint: Path | None) -> EvalModel:
         """The lm-eval model of the policy at ``checkpoint`` (the trained or the base one)."""
         return EvalModel.of("policy", checkpoint, cfg)

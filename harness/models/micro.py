@@ -10,7 +10,7 @@ from transformers import AutoTokenizer
 
 from harness.config import AnswererConfig, Config, ConfigError
 from harness.evaluation.lm_eval_bridge import EvalModel
-from harness.micro.build import ensure_micro_model, snapshot_dir
+from harness.micro.build import build_dir, ensure_micro_model, is_built, snapshot_dir
 from harness.models.kind import KINDS, Answerer, Base, ModelKind, register_kind
 from harness.results import hash_checkpoint
 
@@ -31,6 +31,10 @@ class Micro(ModelKind):
     def prepare(self, cfg: Config) -> Base:
         path = ensure_micro_model(cfg.model.micro, cfg.cache_dir)
         return Base(path, AutoTokenizer.from_pretrained(path), hash_checkpoint(path), str(path))
+
+    def base_hash(self, cfg: Config) -> str | None:
+        build = build_dir(cfg.model.micro, cfg.cache_dir)
+        return hash_checkpoint(build) if is_built(build) else None
 
     def answerer(self, answerer: AnswererConfig, cfg: Config, policy_tokenizer) -> Answerer:
         build = ensure_micro_model(cfg.model.micro, cfg.cache_dir)

@@ -36,7 +36,10 @@ class Scripted(ModelKind):
             raise ConfigError(f"{where}: scripted answerer path={answerer.path!r} is not one of {sorted(POLICIES)}")
 
     def prepare(self, cfg: Config) -> Base:
-        return Base(None, build_tokenizer(), hash_strings(["scripted", cfg.model.path]), f"scripted:{cfg.model.path}")
+        return Base(None, build_tokenizer(), self.base_hash(cfg), f"scripted:{cfg.model.path}")
+
+    def base_hash(self, cfg: Config) -> str:
+        return hash_strings(["scripted", cfg.model.path])  # (a scripted policy is its code)
 
     def policy(self, cfg: Config, checkpoint: Path | None) -> EvalModel:
         return scripted_model("policy", cfg.model.path)

@@ -123,6 +123,12 @@ class Suite(ABC):
         """
         return self.generate(split, n, rng)
 
+    @classmethod
+    def source_fingerprint(cls, source: Any = None) -> dict[str, str]:
+        """The ``data`` part of a run's fingerprint (``harness.fingerprint``) for this suite read from
+        ``source``: a generated suite is its code and config, both in the fingerprint already."""
+        return {cls.name: "generated"}
+
     @abstractmethod
     def reference(self, item: Item) -> tuple[str, str]:
         """The gold (thinking, answer) pair: SFT's target."""

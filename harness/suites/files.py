@@ -7,7 +7,8 @@ the Hugging Face hub (``datasets.load_dataset``; offline that is an error naming
 Rows keep the published field names; each suite turns one row into an :class:`Item` (``parse_row``).
 
 What the loader guarantees:
-- a malformed row is an error naming ``file:line``; an empty split is an error;
+- a malformed file is a :class:`DataFileError` naming ``file:line`` (a line that is not UTF-8 or not
+  JSON, a truncated last line, a row without its fields); an empty split is an error too;
 - an item's id is the row's ``id``, else a hash of its question; an id twice in one split, or an
   id of a training row that is also a test id, is an error;
 - training items never overlap test items: a training question equal to a test question after
@@ -27,6 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+from harness.fingerprint import hash_file
 from harness.suites.base import Item, Suite
 from harness.suites.scoring import normalize_answer
 
@@ -36,6 +38,10 @@ SPLITS = ("train", "test")
 
 class DataUnavailableError(RuntimeError):
     """The data set cannot be read from ``data.path`` or fetched from the hub."""
+
+
+class DataFileError(ValueError):
+    """The data set's rows are malformed; the message starts with ``file:line`` (or the hub row)."""
 
 
 def text_field(row: dict[str, Any], key: str) -> str:
@@ -61,6 +67,15 @@ class FileSuite(Suite):
     @abstractmethod
     def parse_row(self, row: dict[str, Any]) -> Item:
         """One published row as an item (its id is set by the loader); ValueError when malformed."""
+
+    @classmethod
+    def source_fingerprint(cls, source: Any = None) -> dict[str, str]:
+        """Content hashes of the local files of both splits (``missing`` for one that is not there);
+        a data set read from the hub is named by its id (its revision is not pinned)."""
+        if getattr(source, "path", None) is None:
+            return {cls.name: f"hub:{cls.hub[0]}"}
+        return {f"{cls.name}/{split}": hash_file(file) if (file := cls.data_file(split, source)).is_file()
+                else "missing" for split in SPLITS}
 
     @classmethod
     def data_file(cls, split: str, source: Any) -> Path:
@@ -89,7 +104,7 @@ class FileSuite(Suite):
             log.info("%s: %d training questions are also test questions: left out of training", self.name, dropped)
         clash = next((it for it in train if it.id in test_ids), None)
         if clash:
-            raise ValueError(f"{clash.meta['where']}: id {clash.id!r} is also the id of a test item; "
+            raise DataFileError(f"{clash.meta['where']}: id {clash.id!r} is also the id of a test item; "
                              "ids must be unique across train and test")
         return train
 
@@ -109,15 +124,15 @@ class FileSuite(Suite):
                     raise ValueError(f"a row must be a JSON object, got {type(row).__name__}")
                 item = self.parse_row(row)
             except ValueError as e:
-                raise ValueError(f"{where}: {e}") from None
+                raise DataFileError(f"{where}: {e}") from None
             item.id = str(row["id"]) if "id" in row else f"{self.name}-{_digest(item.question)}"
             if item.id in first_seen:
-                raise ValueError(f"{where}: duplicate id {item.id!r} (first at {first_seen[item.id]})")
+                raise DataFileError(f"{where}: duplicate id {item.id!r} (first at {first_seen[item.id]})")
             first_seen[item.id] = where
             item.meta["where"] = where
             items.append(item)
         if not items:
-            raise ValueError(f"{origin}: empty split (no rows)")
+            raise DataFileError(f"{origin}: empty split (no rows)")
         return items
 
     def _local_rows(self, split: str, source: Any) -> Iterator[tuple[str, Any]]:
@@ -125,14 +140,25 @@ class FileSuite(Suite):
         if not file.is_file():
             raise DataUnavailableError(f"{file} does not exist (data.path={source.path}, "
                                        f"data.{split}_file); {self.files_hint}")
-        with open(file, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    yield f"{file}:{lineno}", json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{file}:{lineno}: not valid JSON ({e.msg})") from None
+        try:
+            lines = file.read_bytes().splitlines(keepends=True)
+        except OSError as e:
+            raise DataUnavailableError(f"{file}: cannot be read ({e.strerror})") from None
+        for lineno, raw in enumerate(lines, 1):
+            try:  # (a byte-order mark at the start of the file is not part of the first row)
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            except UnicodeDecodeError as e:
+                raise DataFileError(f"{file}:{lineno}: not UTF-8 (byte 0x{raw[e.start]:02x} at column "
+                                    f"{e.start + 1}); re-encode the file as UTF-8") from None
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                cut = lineno == len(lines) and not raw.endswith(b"\n")
+                raise DataFileError(f"{file}:{lineno}: not valid JSON ({e.msg})"
+                                    + ("; the file ends inside this row: truncated?" if cut else "")) from None
+            yield f"{file}:{lineno}", row
 
     def _hub_rows(self, split: str) -> Iterator[tuple[str, Any]]:
         from datasets import load_dataset
