@@ -78,7 +78,7 @@ def run(cfg: Config, run_dir: Path) -> RunResult:
     if main:
         write_json(run_dir / RESULTS_FILE, result.to_json())
         (run_dir / "error.txt").unlink(missing_ok=True)  # from an earlier, failed attempt
-    tracker = Tracker(cfg, run_dir, enabled=main)
+    tracker = Tracker(cfg, run_dir, enabled=main, fingerprint=current)
     started = time.time()
     try:
         with torch_threads(cfg.threads):

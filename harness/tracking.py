@@ -40,9 +40,13 @@ def sample_columns(records: list[dict[str, Any]]) -> list[str]:
     return [c for c in LEADING_COLUMNS if c in present] + sorted(present - set(LEADING_COLUMNS))
 
 
-def wandb_run_id(cfg: Config, run_dir: Path) -> str:
-    """The same for every attempt of one run (same folder, same config), another for anything else."""
-    return f"{hash_run_config(cfg)}-{hash_strings([str(Path(run_dir).resolve())])[:8]}"
+def wandb_run_id(cfg: Config, run_dir: Path, fingerprint: dict[str, Any] | None = None) -> str:
+    """The same for every attempt of one run (same folder, same config, same ``fingerprint`` but for its base
+    part, which an attempt may only learn once it has built the base), another for anything else: a run
+    carried out again because its code, data or library versions changed starts a W&B run of its own
+    instead of logging over the steps of the old one."""
+    lineage = json.dumps({k: v for k, v in (fingerprint or {}).items() if k != "base"}, sort_keys=True)
+    return f"{hash_run_config(cfg)}-{hash_strings([str(Path(run_dir).resolve()), lineage])[:8]}"
 
 
 def _cell(value: Any) -> Any:
@@ -51,7 +55,8 @@ def _cell(value: Any) -> Any:
 
 
 class Tracker:
-    def __init__(self, cfg: Config, run_dir: Path, enabled: bool = True) -> None:
+    def __init__(self, cfg: Config, run_dir: Path, enabled: bool = True, fingerprint: dict[str, Any] | None = None
+                 ) -> None:
         self.run, self.last_step, self.step_file = None, 0, None
         if cfg.logger.backend == "none" or not enabled:  # (disabled: not the main process of a launch)
             return
@@ -64,7 +69,7 @@ class Tracker:
             project=cfg.logger.project, entity=cfg.logger.entity, group=cfg.sweep_name, job_type=cfg.method.name,
             name=Path(run_dir).name, tags=[cfg.data.name, cfg.algo.name, f"seed{cfg.seed}"],
             config=dataclasses.asdict(cfg), dir=str(run_dir), reinit="finish_previous",
-            id=wandb_run_id(cfg, run_dir), resume="allow",
+            id=wandb_run_id(cfg, run_dir, fingerprint), resume="allow",
         )
         self.step_file = Path(run_dir) / "wandb" / f"starbench-last-step-{self.run.id}"
         logged = int(self.step_file.read_text()) if self.step_file.is_file() else 0

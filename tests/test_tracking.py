@@ -91,6 +91,11 @@ def test_every_attempt_of_a_run_logs_to_one_wandb_run(tmp_path, monkeypatch):
     assert ids[0] == ids[1] == wandb_run_id(cfg, tmp_path / "run")
     other = validate(compose_cfg(["logger=wandb_offline", "method=rl", "seed=1"]))
     assert len({wandb_run_id(other, tmp_path / "run"), wandb_run_id(cfg, tmp_path / "other"), ids[0]}) == 3
+    # a run carried out again because its code changed logs to a new W&B run; learning the base hash does not
+    fingerprint = {"config": "c", "code": "a", "base": None, "data": {}, "versions": {}}
+    same = wandb_run_id(cfg, tmp_path / "run", fingerprint)
+    assert wandb_run_id(cfg, tmp_path / "run", fingerprint | {"base": "w"}) == same
+    assert wandb_run_id(cfg, tmp_path / "run", fingerprint | {"code": "b"}) != same
 
 
 def test_logger_none_logs_nothing(tmp_path):
