@@ -48,16 +48,21 @@ def code_hash() -> str:
     return h.hexdigest()[:16]
 
 
-@functools.cache
-def numeric_versions() -> dict[str, str]:
-    """Versions of :data:`NUMERIC_LIBRARIES` and Python (major.minor)."""
-    out = {"python": f"{sys.version_info.major}.{sys.version_info.minor}"}
-    for name in NUMERIC_LIBRARIES:
+def versions(packages: tuple[str, ...]) -> dict[str, str]:
+    """The installed version of each of ``packages`` ("not installed" when it is not)."""
+    out = {}
+    for name in packages:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             out[name] = "not installed"
     return out
+
+
+@functools.cache
+def numeric_versions() -> dict[str, str]:
+    """Versions of :data:`NUMERIC_LIBRARIES` and Python (major.minor)."""
+    return {"python": f"{sys.version_info.major}.{sys.version_info.minor}", **versions(NUMERIC_LIBRARIES)}
 
 
 def hash_file(path: Path) -> str:

@@ -14,9 +14,10 @@ import platform
 import subprocess
 import tempfile
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from harness.fingerprint import versions
 
 RESULTS_FILE = "results.json"
 TRACKED_LIBRARIES = ("torch", "transformers", "trl", "accelerate", "datasets", "lm_eval", "hydra-core",
@@ -123,13 +124,7 @@ def _hash_files(stamps: tuple[tuple[str, int, int], ...]) -> str:
 
 
 def library_versions() -> dict[str, str]:
-    out = {}
-    for name in TRACKED_LIBRARIES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+    return versions(TRACKED_LIBRARIES)
 
 
 @functools.cache

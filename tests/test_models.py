@@ -18,16 +18,10 @@ from harness.prompts import bake_chat_template, format_prompt
 from harness.results import hash_checkpoint
 from harness.validate import validate
 from tests.conftest import char_tokenizer, compose_cfg, run_harness
+from tests.standin import CHATML
 
 REAL_MODELS = sorted(p.stem for p in (Path(__file__).parent.parent / "conf" / "model").glob("qwen*.yaml"))
 NO_MICRO_EVAL = ["eval.answerers=[]"]  # the default ladder is micro answerers, which read only the micro world
-# A Qwen3-style ChatML template (the real one also handles tools and earlier thinking)
-CHATML = ("{% if messages[0]['role'] == 'system' %}<|im_start|>system\n{{ messages[0]['content'] }}<|im_end|>\n"
-          "{% endif %}{% for m in messages %}{% if m['role'] != 'system' %}<|im_start|>{{ m['role'] }}\n"
-          "{{ m['content'] }}<|im_end|>\n{% endif %}{% endfor %}"
-          "{% if add_generation_prompt %}<|im_start|>assistant\n"
-          "{% if enable_thinking is defined and enable_thinking is false %}<think>\n\n</think>\n\n{% endif %}"
-          "{% endif %}")
 
 
 @pytest.fixture(scope="module")
