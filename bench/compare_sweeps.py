@@ -4,8 +4,8 @@
 
 For every run folder present in either sweep: the status, every ``results.json`` metric (exact float
 equality), the budget counters (not wall time), every per-item field of ``samples.jsonl`` (numbers
-and texts) and every logged value of ``curve.jsonl`` but timings. ``--rename OLD=NEW`` maps a per-item column or
-curve key renamed between the two (compared under the new name). Prints the differences and a
+and texts) and every logged value of ``curve.jsonl`` but timings. ``--rename OLD=NEW`` maps a per-item column of
+``samples.jsonl`` renamed between the two (compared under the new name). Prints the differences and a
 summary; exits 1 if anything differs. Made to prove that a refactor changed no number.
 """
 
@@ -52,7 +52,7 @@ def compare_run(a: Path, b: Path, renames: dict[str, str]) -> tuple[list[str], i
         if ra["budget"].get(key) != rb["budget"].get(key):
             problems.append(f"budget {key}: {ra['budget'].get(key)!r} vs {rb['budget'].get(key)!r}")
     for name in ("samples.jsonl", "curve.jsonl"):
-        rows_a = [untimed(renamed(r, renames)) for r in jsonl(a / name)]
+        rows_a = [untimed(renamed(r, renames) if name == "samples.jsonl" else r) for r in jsonl(a / name)]
         rows_b = [untimed(r) for r in jsonl(b / name)]
         if len(rows_a) != len(rows_b):
             problems.append(f"{name}: {len(rows_a)} vs {len(rows_b)} rows")
