@@ -24,6 +24,7 @@ from analysis.bootstrap import LEVEL, N_BOOT, Estimator
 from analysis.collect import load_runs, method_key, ok_runs, seed_key
 from analysis.compare import comparison_frame, paired_frame
 from analysis.figures import FigureResult, draw_all
+from analysis.regimes import regime_plot
 from analysis.stats import budgets_matched
 from analysis.tables import (
     budget_frame,
@@ -204,6 +205,8 @@ def analyze(sweep_dir: str | Path, out_dir: str | Path | None = None, *, n_boot:
     write_text(out / "budget.md", budget_markdown(budget, note))
     write_text(out / "budget.tex", budget_latex(budget))
     figures = draw_all(runs, comparison, est, out, level, kinds)
+    regimes = regime_plot(est, out, level)  # only for a sweep over micro_gqa's shortcut_p (+sweep=regimes)
+    figures += [regimes] if regimes else []
     for fig in figures:
         if fig.skipped:
             log.info("figure %s not drawn: %s", fig.name, fig.skipped)

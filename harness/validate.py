@@ -35,7 +35,8 @@ CHOICES = {
     "eval.backend": ("hf", "vllm"),
     "train.vllm_mode": ("colocate", "server"),
 }
-OPEN_DICTS = ("data.params", "model.micro.suites", "model.micro.modes.gqa_answer")
+OPEN_DICTS = ("data.params", "model.micro.suites", "model.micro.modes.gqa_answer",
+              "model.micro.modes.math_answer")
 METHOD_OPTIONS = tuple(f.name for f in fields(MethodConfig) if f.name not in ("name", "lr"))
 
 

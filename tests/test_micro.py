@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from harness.micro.build import config_hash, ensure_micro_model
@@ -39,3 +40,29 @@ def test_cache_is_reused_and_keyed_by_config(tiny_base, cache_dir):
     assert (tiny_base / "model.safetensors").stat().st_mtime_ns == mtime
     changed = dataclasses.replace(cfg.model.micro, warm_start=dataclasses.replace(cfg.model.micro.warm_start, lr=1e-3))
     assert config_hash(changed) != config_hash(cfg.model.micro) == tiny_base.name
+
+
+def test_mode_rates_name_the_answer_level_shortcut_and_careful_execution():
+    import random
+
+    from harness.micro.validate import by_depth, mode_rates
+    from harness.suites import get_suite
+    from harness.suites.format import parse_completion, render_completion
+
+    suite = get_suite("micro_gqa", shortcut_p=0.0)
+    items = suite.generate("val", 40, random.Random(0))
+    completions = []
+    for i, item in enumerate(items):
+        careful = suite.reference(item)[0]
+        wrong = careful.rsplit(" is in ", 1)[0] + " is in " + suite.corrupt(careful, item, []).value + "."
+        thinking = (careful, wrong, suite.shallow(item), careful)[i % 4]
+        answer = suite.surface_answer(item) if i % 4 == 3 else suite.conclusion(thinking)
+        completions.append((parse_completion(render_completion(thinking, answer)), item))
+    rates = mode_rates(suite, completions)
+    # 1 in 4 answers is the surface city although the thinking concludes another one; shallow thinking
+    # that follows itself is a surface answer too, but no departure from the thinking
+    assert rates["shortcut_over_thinking"] == pytest.approx(1 / 3) and rates["answer_shortcut"] == 0.5
+    assert rates["careful_attempt"] == 0.75 and rates["careful_acc"] == pytest.approx(2 / 3)
+    assert rates["answer_follows"] == 0.75 and rates["n"] == 40
+    depths = by_depth(suite, completions)
+    assert set(depths) == {"1", "2", "3"} and sum(d["n"] for d in depths.values()) == 40
