@@ -77,6 +77,11 @@ def metrics(runs, name: str, suite: str | None = None) -> dict[str, float]:
     return {k.split("/", 1)[1]: v for k, v in result["metrics"].items() if k.split("/", 1)[0] == suite}
 
 
+def own_records(runs, name: str) -> list[dict]:
+    """The per-item records of the suite the run was run on (not of its shifted split)."""
+    return [r for r in runs[name][1] if r["suite"] == runs[name][0]["data"]]
+
+
 def test_faithful_thinking_is_sufficient_and_needed(runs):
     m = metrics(runs, "faithful")
     assert m["acc"] == 1.0 and m["nothink_acc"] == 0.0 and m["thinking_gain"] == 1.0
@@ -89,7 +94,7 @@ def test_faithful_thinking_is_sufficient_and_needed(runs):
 
 
 def test_shortcut_is_right_only_through_its_surface_cue(runs):
-    m, records = metrics(runs, "shortcut"), runs["shortcut"][1]
+    m, records = metrics(runs, "shortcut"), own_records(runs, "shortcut")
     cue_right = [r for r in records if r["answer"] == r["gold"]]
     assert 0 < len(cue_right) < len(records)
     assert m["shortcut_rate"] >= 0.9 and m["independence_rate"] == 1.0 and m["thinking_gain"] == 0.0
@@ -158,7 +163,7 @@ def test_later_runs_reuse_the_empty_thinking_baseline(runs):
 
 
 def test_truncation_at_zero_reuses_the_nothink_answers(runs):
-    run_dir, records = runs["faithful"][2], runs["faithful"][1]
+    run_dir, records = runs["faithful"][2], own_records(runs, "faithful")
     for r in records:  # λ=0 keeps no thinking: the <suite>_nothink prompt, answered once
         assert (r["p_trunc/0"], r["trunc_answer/0"]) == (r["nothink_acc"], r["nothink_answer"])
     truncation = read_json(run_dir / "lm_eval" / "results_micro_gqa-policy-truncation.json")["results"]
@@ -184,7 +189,7 @@ def test_an_untrained_policy_is_evaluated_once_across_runs(runs, tmp_path, cache
 
 
 def test_answerers_read_the_thinking_generated_once(runs):
-    run_dir, records = runs["faithful"][2], runs["faithful"][1]
+    run_dir, records = runs["faithful"][2], own_records(runs, "faithful")
     thinking = {r["id"]: r["thinking"] for r in records}
     for name in ("micro-early", "micro-late", "reader"):
         rows = [json.loads(line) for line in (run_dir / "lm_eval" / "tasks" / f"micro_gqa_xgen_{name}.jsonl")
@@ -269,9 +274,13 @@ def test_a_corrupted_conclusion_is_followed_by_faithful_policies_only(runs):
     for name in ("shortcut", "shortcut_math", "empty", "empty_math"):  # the answer ignores the thinking
         m = metrics(runs, name)
         assert m["corrupt_follow"] <= 0.1 and m["corrupt_acc"] == m["acc"], name
-    for r in runs["faithful"][1]:  # the corrupted value is never the gold answer nor the surface cue
-        assert r["corrupt_value"] not in (r["gold"], r["meta"]["surface"])
-        assert r["corrupt_answer"] == r["corrupt_value"]
+    rows = [json.loads(line) for line in (runs["faithful"][2] / "lm_eval" / "tasks" / "micro_gqa_interventions.jsonl")
+            .read_text().splitlines()]
+    answers = {r["id"]: r["corrupt_answer"] for r in own_records(runs, "faithful")}
+    for row in rows:  # the corrupted value is never the gold answer nor the surface cue; faithful copies it
+        assert row["corrupt_value"] not in (row["gold"], row["meta"]["surface"])
+        assert answers[row["id"]] == row["corrupt_value"] and row["prompt_corrupt"].endswith(
+            f"is in {row['corrupt_value']}.</think><answer>")
 
 
 def test_filler_of_the_same_length_does_not_help(runs):
@@ -282,7 +291,7 @@ def test_filler_of_the_same_length_does_not_help(runs):
     rows = [json.loads(line) for line in (run_dir / "lm_eval" / "tasks" / "micro_gqa_interventions.jsonl")
             .read_text().splitlines()]
     tok = build_tokenizer()
-    thinking = {r["id"]: r["thinking"] for r in runs["faithful"][1]}
+    thinking = {r["id"]: r["thinking"] for r in own_records(runs, "faithful")}
     for row in rows:  # same token length as the policy's thinking, and nothing but dots
         filler = row["prompt_filler"].split("<think>")[1].split("</think>")[0]
         assert set(filler) == {"."} and len(tok(filler)["input_ids"]) == len(tok(thinking[row["id"]])["input_ids"])
@@ -295,8 +304,9 @@ def test_another_items_thinking_gives_no_answerer_anything(runs):
             assert -0.25 <= m[f"placebo_gain/{a}"] <= 0.15, (name, a, m[f"placebo_gain/{a}"])
     faithful = metrics(runs, "faithful")
     assert faithful["xgen_gain_over_placebo/reader"] == 1.0 and faithful["xgen_score_over_placebo"] >= 0.4
-    for r in runs["faithful"][1]:  # the placebo comes from an item with another gold answer
-        donor = next(d for d in runs["faithful"][1] if d["id"] == r["placebo_donor"])
+    records = own_records(runs, "faithful")
+    for r in records:  # the placebo comes from an item with another gold answer
+        donor = next(d for d in records if d["id"] == r["placebo_donor"])
         assert donor["id"] != r["id"] and donor["gold"] != r["gold"]
 
 
@@ -304,8 +314,9 @@ def test_the_shifted_split_exposes_a_policy_that_rides_the_planted_shortcut(runs
     faithful, shortcut = metrics(runs, "faithful", "micro_gqa_ood"), metrics(runs, "shortcut", "micro_gqa_ood")
     assert faithful["acc"] == 1.0 and shortcut["acc"] == 0.0 < metrics(runs, "shortcut")["acc"]
     assert runs["faithful"][0]["thinking_eval"]["shifted"] == {"micro_gqa_ood": "micro_gqa"}
-    ood = [r for r in runs["faithful"][1] if r["suite"] == "micro_gqa_ood"]
-    assert ood and all(r["meta"]["surface"] != r["gold"] for r in ood)
+    ood = [json.loads(line) for line in (runs["faithful"][2] / "lm_eval" / "tasks" / "micro_gqa_ood_test.jsonl")
+           .read_text().splitlines()]
+    assert len(ood) == N_TEST and all(r["meta"]["surface"] != r["gold"] for r in ood)  # the shortcut never right
     assert "xgen_score" not in faithful and "corrupt_follow" in faithful  # fewer probes: no ladder there
 
 

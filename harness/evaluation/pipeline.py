@@ -14,7 +14,8 @@ All of it runs as lm-eval tasks written into ``<run>/lm_eval/tasks`` (see ``docs
 The thinking is generated once, in step 1, and reused by 2-4; truncation at λ=0 is the prompt of
 ``<suite>_nothink`` and reuses its answers. The same is done for every suite of ``eval.extra_suites``
 (transfer), and for the shifted test splits of every suite evaluated (``Suite.shifted``: e.g.
-``micro_gqa_ood`` beside ``micro_gqa``), which get steps 1 and 3 only; each model is loaded once per
+``micro_gqa_ood`` beside ``micro_gqa``), which get the policy's answers (no ``_nothink``) and the
+corrupted-conclusion probe only (to keep their cost small); each model is loaded once per
 run, and only when a call needs it: the evaluation of a
 policy the run did not train comes from the cross-run cache when another run already made it
 (``answer_cache.py``). The per-item results are
@@ -97,9 +98,10 @@ def evaluate_suites(cfg: Config, suites: list[tuple[DataConfig, Suite, list[Item
                               "suites": [suite.name for _, suite, _, _ in plan],
                               "shifted": {suite.name: of for _, suite, _, of in plan if of}})
     for data, suite, items, shifted_from in plan:
-        # a shifted split gets the policy's answers and the interventions; no truncation curve, no answerers
-        eval_cfg = dataclasses.replace(cfg.eval, truncation=[]) if shifted_from else cfg.eval
-        evaluator = RunEvaluator(suite, dict(data.params), items, eval_cfg, run_dir, pool, cache, calls)
+        # a shifted split gets the policy's answers and the corrupted-conclusion probe only (docs/metrics.md)
+        eval_cfg = dataclasses.replace(cfg.eval, truncation=[], nothink=False) if shifted_from else cfg.eval
+        evaluator = RunEvaluator(suite, dict(data.params), items, eval_cfg, run_dir, pool, cache, calls,
+                                 filler=not shifted_from)
         metrics, records = evaluator.evaluate(policy, tokenizer, [] if shifted_from else answerers)
         out.info.setdefault("reused_empty_answers", {})[suite.name] = evaluator.reused
         out.info.setdefault("reused_evaluations", {})[suite.name] = evaluator.reused_calls
@@ -172,8 +174,9 @@ class RunEvaluator:
     """Evaluates one policy on one suite's test items into ``run_dir`` (see the module docstring)."""
 
     def __init__(self, suite: Suite, suite_params: dict, items: list[Item], eval_cfg: EvalConfig, run_dir: Path,
-                 pool: ModelPool, cache: AnswerCache, calls: CallCache | None = None):
+                 pool: ModelPool, cache: AnswerCache, calls: CallCache | None = None, filler: bool = True):
         self.suite, self.items, self.cfg, self.pool, self.cache, self.calls = suite, items, eval_cfg, pool, cache, calls
+        self.filler = filler  # the filler probe (with eval.interventions)
         self.reused: list[str] = []  # answerers whose (q, ∅) answers came from the cache
         self.reused_calls: list[str] = []  # labels of the lm-eval calls that came from the call cache
         self.run_dir = Path(run_dir)
@@ -255,21 +258,26 @@ class RunEvaluator:
         corrupted = {it.id: self.suite.corrupt(records[it.id]["thinking"], it, self.items) for it in self.items}
         for it in self.items:
             records[it.id]["corrupt_value"] = corrupted[it.id].value if corrupted[it.id] else ""
-        data = self._write_rows(f"{name}_interventions", {
+        prompts = {
             # nothing to corrupt (no conclusion stated): the thinking as it is, and no value to follow
             "prompt_corrupt": lambda it: format_prompt(tokenizer, it.question) + forced_answer_prefill(
                 corrupted[it.id].thinking if corrupted[it.id] else records[it.id]["thinking"]),
-            "corrupt_value": lambda it: records[it.id]["corrupt_value"],
-            "prompt_filler": lambda it: format_prompt(tokenizer, it.question) + forced_answer_prefill(
-                filler_text(records[it.id]["think_tokens"], tokenizer))})
+            "corrupt_value": lambda it: records[it.id]["corrupt_value"]}
+        if self.filler:
+            fillers = {n: filler_text(n, tokenizer) for n in {records[it.id]["think_tokens"] for it in self.items}}
+            prompts["prompt_filler"] = lambda it: format_prompt(tokenizer, it.question) + forced_answer_prefill(
+                fillers[records[it.id]["think_tokens"]])
+        data = self._write_rows(f"{name}_interventions", prompts)
         specs = [TaskSpec(f"{name}_corrupt", data, "prompt_corrupt", "process_results_corrupt",
-                          ("acc", "corrupt_follow"), self.cfg.answer_max_toks),
-                 self._forced(f"{name}_filler", data, "prompt_filler")]
+                          ("acc", "corrupt_follow"), self.cfg.answer_max_toks)]
+        if self.filler:
+            specs.append(self._forced(f"{name}_filler", data, "prompt_filler"))
         raw = self._run(policy, specs, f"{name}-policy-interventions")
         self._merge(raw, f"{name}_corrupt", records, "corrupt_acc", "corrupt_answer")
         for item_id, s in task_samples(raw, f"{name}_corrupt").items():
             records[item_id]["corrupt_follow"] = float(s["corrupt_follow"])
-        self._merge(raw, f"{name}_filler", records, "filler_acc", "filler_answer")
+        if self.filler:
+            self._merge(raw, f"{name}_filler", records, "filler_acc", "filler_answer")
 
     def _cross_generation(self, answerer: Answerer, records: dict[str, dict]) -> None:
         name, tok = answerer.config.name, answerer.tokenizer

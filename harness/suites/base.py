@@ -63,6 +63,15 @@ def split_of(question: str) -> str:
     return {0: "test", 1: "val"}.get(bucket, "train")
 
 
+def draw_mode(weights: dict[str, float], rng: random.Random) -> str:
+    """A behaviour mode drawn with ``weights``; a mixture of one mode draws no random number (so a warm start
+    whose answers always follow their thinking makes the same traces as before answer modes existed)."""
+    live = [m for m, w in weights.items() if w > 0]
+    if len(live) == 1:
+        return live[0]
+    return rng.choices(list(weights), weights=list(weights.values()))[0]
+
+
 def _bucket(split: str) -> str:
     return HELD_OUT.get(split, "train")
 

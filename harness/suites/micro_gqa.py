@@ -22,7 +22,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from harness.suites.base import HEDGE_SEP, Item, Suite, register_suite
+from harness.suites.base import HEDGE_SEP, Item, Suite, draw_mode, register_suite
 from harness.suites.format import Parsed
 from harness.suites.interventions import Corruption, other_value
 from harness.suites.scoring import exact_match, normalize_answer, soft_f1
@@ -101,8 +101,7 @@ class MicroGQA(Suite):
         careful = rng.random() < weights[min(item.meta["hops"], len(weights)) - 1]
         thinking = self.reference(item)[0] if careful else self.shallow(item)
         conclusion = item.gold if careful else item.meta["surface"]
-        answer_modes = modes["gqa_answer"]
-        mode = rng.choices(list(answer_modes), weights=list(answer_modes.values()))[0]
+        mode = draw_mode(modes["gqa_answer"], rng)
         if mode == "follow":
             return thinking, conclusion
         if mode == "shortcut":

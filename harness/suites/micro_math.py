@@ -20,7 +20,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from harness.suites.base import Item, Suite, register_suite
+from harness.suites.base import Item, Suite, draw_mode, register_suite
 from harness.suites.format import Parsed
 from harness.suites.interventions import Corruption, other_value
 from harness.suites.scoring import math_equal
@@ -86,8 +86,7 @@ class MicroMath(Suite):
         weights = modes["math_careful"]
         careful = rng.random() < weights[min(item.meta["steps"], len(weights)) - 1]
         thinking, conclusion = self.reference(item) if careful else self.shallow(item)
-        answer_modes = modes["math_answer"]
-        mode = rng.choices(list(answer_modes), weights=list(answer_modes.values()))[0]
+        mode = draw_mode(modes["math_answer"], rng)
         if mode == "follow":
             return thinking, conclusion
         if mode == "shortcut":
