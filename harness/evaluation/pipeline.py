@@ -15,11 +15,10 @@ The thinking is generated once, in step 1, and reused by 2-4; truncation at λ=0
 ``<suite>_nothink`` and reuses its answers. The same is done for every suite of ``eval.extra_suites``
 (transfer), and for the shifted test splits of every suite evaluated (``Suite.shifted``: e.g.
 ``micro_gqa_ood`` beside ``micro_gqa``), which get the policy's answers (no ``_nothink``) and the
-corrupted-conclusion probe only (to keep their cost small); each model is loaded once per
-run, and only when a call needs it: the evaluation of a
-policy the run did not train comes from the cross-run cache when another run already made it
-(``answer_cache.py``). The per-item results are
-merged into one record per item and suite (``samples.jsonl``); the run's metrics are
+corrupted-conclusion probe only (to keep their cost small). Each model is loaded once per run, and
+only when a call needs it: the evaluation of a policy the run did not train comes from the cross-run
+cache when another run already made it (``answer_cache.py``). The per-item results are merged into
+one record per item and suite (``samples.jsonl``); the run's metrics are
 :func:`harness.evaluation.metrics.aggregate` of those records, per suite.
 """
 
