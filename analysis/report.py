@@ -27,6 +27,7 @@ from analysis.collect import load_runs, methods_of, ok_runs, seed_key
 from analysis.compare import comparison_frame, paired_frame
 from analysis.estimate import Estimator
 from analysis.figures import FigureResult, draw_all, forest_plot
+from analysis.regimes import regime_plot
 from analysis.stats import LEVEL, budgets_matched
 from analysis.tables import (
     budget_frame,
@@ -245,6 +246,8 @@ def analyze(sweep_dir: str | Path, out_dir: str | Path | None = None, *, level: 
     write_text(out / "budget.md", budget_markdown(budget, note))
     write_text(out / "budget.tex", budget_latex(budget))
     figures = [forest_plot(paired, est, out, level), *draw_all(runs, comparison, est, out, level, kinds)]
+    regimes = regime_plot(est, out, level)  # only for a sweep over micro_gqa's shortcut_p (+sweep=regimes)
+    figures += [regimes] if regimes else []
     for fig in figures:
         if fig.skipped:
             log.info("figure %s not drawn: %s", fig.name, fig.skipped)

@@ -95,12 +95,19 @@ class WarmStart:
 
 @dataclass
 class Modes:
-    """Warm-start behaviour-mode mixture (research.md §4): probabilities of the careful thinking."""
+    """Warm-start behaviour-mode mixture (research.md §4, docs/findings.md "The world").
+
+    Thinking: the probability of the careful derivation (else the shallow one), by question depth.
+    Answer, drawn independently of the thinking: ``follow`` its conclusion, ``shortcut`` to the
+    question's surface cue whatever the thinking says (micro_gqa: where the subject lives; micro_math:
+    the digit written in the question), or ``hedge`` (micro_gqa: two candidates).
+    """
 
     math_careful: list[float] = field(default_factory=lambda: [0.9, 0.6, 0.3, 0.15])  # by steps 1..4
     gqa_careful: list[float] = field(default_factory=lambda: [0.9, 0.5, 0.2])  # by hops 1..3
     gqa_answer: dict[str, float] = field(
-        default_factory=lambda: {"follow": 0.85, "shortcut": 0.1, "hedge": 0.05})
+        default_factory=lambda: {"follow": 0.5, "shortcut": 0.45, "hedge": 0.05})
+    math_answer: dict[str, float] = field(default_factory=lambda: {"follow": 0.65, "shortcut": 0.35})
 
 
 @dataclass
@@ -165,6 +172,9 @@ class EvalConfig:
     nothink: bool = True  # also evaluate with an empty thinking prefilled (nothink_acc, thinking_gain)
     answer_max_toks: int = 16  # budget of a forced answer (truncation curve, Cross-Generation)
     truncation: list[float] = field(default_factory=list)  # λ grid of the truncation curve; [] = off
+    # interventions on the thinking (docs/metrics.md): the policy answers after its thinking with the
+    # conclusion corrupted and after same-length filler; each answerer after another item's thinking
+    interventions: bool = True
     answerers: list[AnswererConfig] = field(default_factory=list)  # the Cross-Generation ladder; [] = off
     # reuse an answerer's answers after an empty thinking across runs (they do not depend on the
     # policy; harness/evaluation/answer_cache.py says what the cache key covers)

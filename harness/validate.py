@@ -37,7 +37,8 @@ CHOICES = {
     "train.vllm_mode": ("colocate", "server"),
     "reuse": ("if_fingerprint_matches", "if_config_matches"),
 }
-OPEN_DICTS = ("data.params", "model.micro.suites", "model.micro.modes.gqa_answer")
+OPEN_DICTS = ("data.params", "model.micro.suites", "model.micro.modes.gqa_answer",
+              "model.micro.modes.math_answer")
 METHOD_OPTIONS = tuple(f.name for f in fields(MethodConfig) if f.name not in ("name", "lr"))
 
 

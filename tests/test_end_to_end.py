@@ -33,7 +33,13 @@ def test_smoke_sweep_writes_every_run_and_the_analysis(smoke_sweep):
         assert {"micro_math/acc", "micro_math/nothink_acc", "micro_math/thinking_gain", "micro_math/think_tokens",
                 "micro_math/no_think_close", "micro_math/empty_think", "micro_math/xgen_score",
                 "micro_math/shortcut_rate", "micro_math/trace", "micro_math/xgen_gain/micro-late",
-                "micro_math/p_trunc/0.5", "micro_gqa/acc", "micro_gqa/xgen_score"} <= set(r["metrics"])
+                "micro_math/p_trunc/0.5", "micro_gqa/acc", "micro_gqa/xgen_score",
+                # interventions on every suite, and micro_gqa's shifted split beside it (issue 14)
+                "micro_math/corrupt_follow", "micro_math/filler_acc", "micro_math/placebo_gain/micro-late",
+                "micro_gqa/corrupt_follow", "micro_gqa/right_wrong_reason", "micro_gqa/xgen_score_over_placebo",
+                "micro_gqa_ood/acc", "micro_gqa_ood/answer_follows", "micro_gqa_ood/corrupt_follow",
+                "micro_gqa_ood/mode_careful"} <= set(r["metrics"])
+        assert r["thinking_eval"]["shifted"] == {"micro_gqa_ood": "micro_gqa"}
         assert r["versions"]["trl"] == "1.16.0" and r["git_commit"]
     budgets = {m: r["budget"] for m, r in results.items()}
     assert len({b["base_checkpoint_hash"] for b in budgets.values()}) == 1
@@ -42,7 +48,8 @@ def test_smoke_sweep_writes_every_run_and_the_analysis(smoke_sweep):
     assert budgets["rl"]["completions_sampled"] == budgets["start"]["completions_sampled"] == 8
     assert budgets["rl"]["tokens_generated"] > 0 and budgets["base"]["optimizer_steps"] == 0
     for m in ("sft", "rl", "start"):  # a policy the run trained is never served from the call cache
-        assert results[m]["thinking_eval"]["reused_evaluations"] == {"micro_math": [], "micro_gqa": []}
+        assert results[m]["thinking_eval"]["reused_evaluations"] == {"micro_math": [], "micro_gqa": [],
+                                                                    "micro_gqa_ood": []}
     for name in ("comparison.md", "comparison.csv", "shortcut.png", "shortcut.pdf", "status.md"):
         assert (sweep_dir / "analysis" / name).stat().st_size > 0
     assert "done 4" in proc.stdout  # sweep progress lines
@@ -65,8 +72,9 @@ def test_lm_eval_command_reproduces_recorded_scores(smoke_sweep, tmp_path):
     run = next(p.parent for p in sweep_dir.glob("*method-sft*/results.json"))
     calls = dict(c.split("\n", 1) for c in (run / "lm_eval_command.txt").read_text().split("# ") if c)
     assert set(calls) == {f"{suite}-{c}" for suite in ("micro_math", "micro_gqa")  # micro_gqa: transfer
-                          for c in ("policy", "policy-truncation", "xgen-micro-early", "xgen-micro-mid",
-                                    "xgen-micro-late", "xgen-reader")}
+                          for c in ("policy", "policy-truncation", "policy-interventions", "xgen-micro-early",
+                                    "xgen-micro-mid", "xgen-micro-late", "xgen-reader")} | \
+        {"micro_gqa_ood-policy", "micro_gqa_ood-policy-interventions"}  # the shifted split: fewer probes
     cmd = shlex.split(calls["micro_math-policy"])
     out_idx = cmd.index("--output_path") + 1
     cmd[out_idx] = str(tmp_path / "cli")

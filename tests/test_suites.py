@@ -9,12 +9,13 @@ import pytest
 from harness.suites import SUITES, get_suite
 from harness.suites.files import FileSuite
 from harness.suites.format import parse_completion, render_completion
+from harness.suites.interventions import Corruption
 from harness.suites.scoring import exact_match, math_equal, soft_f1
 
 GENERATED = sorted(n for n, cls in SUITES.items() if not issubclass(cls, FileSuite))  # file-backed: test_real_data
 
 MODES = {"math_careful": [0.5] * 4, "gqa_careful": [0.5] * 3,
-         "gqa_answer": {"follow": 0.4, "shortcut": 0.3, "hedge": 0.3}}
+         "gqa_answer": {"follow": 0.4, "shortcut": 0.3, "hedge": 0.3}, "math_answer": {"follow": 1.0}}
 
 
 @pytest.mark.parametrize("name", GENERATED)
@@ -120,3 +121,65 @@ def test_bad_model_outputs_are_flagged_and_scored_wrong_never_fatal(completion, 
     scores = process_results(doc, [completion])
     assert scores[flag] == 1.0 and scores["acc"] == 0.0
     assert sum(scores[k] for k in ("no_think_close", "empty_answer", "invalid_text")) == 1.0
+
+
+# --- answer modes and interventions (issue 14) -----------------------------------------------------------
+@pytest.mark.parametrize("name", ["micro_math", "micro_gqa"])
+def test_the_answer_shortcut_mode_ignores_the_thinking(name):
+    suite = get_suite(name)
+    modes = {**MODES, "math_careful": [1.0] * 4, "gqa_careful": [1.0] * 3,
+             "gqa_answer": {"shortcut": 1.0}, "math_answer": {"shortcut": 1.0}}
+    rng = random.Random(0)
+    for item in suite.generate("train", 50, rng):
+        thinking, answer = suite.sample_trace(item, rng, modes)
+        assert thinking == suite.reference(item)[0] and answer == suite.surface_answer(item)
+        scores = suite.score_completion(parse_completion(render_completion(thinking, answer)), item)
+        assert scores["answer_shortcut"] == 1.0 and scores["answer_follows"] == float(answer == item.gold)
+
+
+@pytest.mark.parametrize("name", ["micro_math", "micro_gqa", "micro_gqa_ood"])
+def test_corruption_changes_the_last_fact_of_the_chain_only(name):
+    suite = get_suite(name)
+    for item in suite.generate("test", 100, random.Random(0)):
+        for thinking in (suite.reference(item)[0], suite.shallow_thinking(item)):
+            corrupted = suite.corrupt(thinking, item, [])
+            assert corrupted.value not in (item.gold, suite.surface_answer(item), suite.conclusion(thinking))
+            assert suite.conclusion(corrupted.thinking) == corrupted.value
+            sep = " " if name == "micro_math" else ". "
+            assert corrupted.thinking.split(sep)[:-1] == thinking.split(sep)[:-1]  # earlier facts untouched
+            assert suite.corrupt(thinking, item, []) == corrupted  # deterministic
+        assert suite.corrupt("", item, []) is None
+
+
+def test_generic_corruption_replaces_the_last_number_or_entity():
+    from harness.suites.interventions import replace_last_entity, replace_last_number
+
+    c = replace_last_number("3 boxes of 12 make 36, so 1,036 in all", "k", ["1037"])
+    assert c.thinking.startswith("3 boxes of 12 make 36, so ") and c.value not in ("1036", "1037")
+    assert c.thinking.endswith(f"{c.value} in all") and replace_last_number("no digits", "k", []) is None
+    c = replace_last_entity("It was designed by Gustave Eiffel.", "k", ["Rome", "Marie Curie", "1999"], ["Eiffel"])
+    assert c.thinking == f"It was designed by {c.value}." and c.value in ("Rome", "Marie Curie")
+    assert replace_last_entity("it opened in 1889.", "k", ["Rome"], []).value.isdigit()
+    assert replace_last_entity("no names here", "k", ["Rome"], []) is None
+
+
+def test_real_suites_corrupt_and_follow_with_their_own_types():
+    gsm8k, nq = SUITES["gsm8k"](), SUITES["nq_open"]()
+    from harness.suites import Item
+
+    item = Item(id="g1", question="?", gold="18")
+    c = gsm8k.corrupt("9 + 9 = 18", item, [])
+    assert c.value != "18" and gsm8k.follows(f"The answer is {c.value}.", c.value) == 1.0
+    q = Item(id="n1", question="who?", gold="Paris", aliases=["Paris"])
+    c = nq.corrupt("The capital is Paris", q, [Item(id="n2", question="x", gold="Berlin"), q])
+    assert c == Corruption("The capital is Berlin", "Berlin") and nq.follows("berlin", c.value) == 1.0
+
+
+@pytest.mark.parametrize("bpe", [False, True])
+def test_filler_has_the_token_length_of_the_thinking(bpe):
+    from harness.suites.interventions import filler_text
+    from tests.conftest import char_tokenizer
+
+    tok = char_tokenizer("abc .,", bpe_corpus=["a . b .. c ... " * 20] if bpe else None)
+    for n in (0, 1, 7, 40):
+        assert len(tok(filler_text(n, tok), add_special_tokens=False)["input_ids"]) == n

@@ -61,16 +61,25 @@ def runs(tmp_path_factory, cache_dir) -> dict[str, tuple[dict, list[dict], Path]
         "shortcut": ("model=scripted_shortcut", "data=micro_gqa"),
         "hedger": ("model=scripted_hedger", "data=micro_gqa", "data.reward=f1"),
         "empty": ("model=scripted_empty", "data=micro_gqa"),
+        "shallow": ("model=scripted_shallow", "data=micro_gqa"),
         "faithful_math": ("model=scripted_faithful", "data=micro_math"),
+        "shortcut_math": ("model=scripted_shortcut", "data=micro_math"),
         "empty_math": ("model=scripted_empty", "data=micro_math"),
     }
     return {name: (*eval_run(tmp, cache_dir, name, *overrides), tmp / name) for name, overrides in plan.items()}
 
 
-def metrics(runs, name: str) -> dict[str, float]:
+def metrics(runs, name: str, suite: str | None = None) -> dict[str, float]:
+    """The run's metrics on ``suite`` (default: the suite it was run on), without the suite prefix."""
     result = runs[name][0]
     assert result["status"] == "ok", result.get("error")
-    return {k.split("/", 1)[1]: v for k, v in result["metrics"].items()}
+    suite = suite or result["data"]
+    return {k.split("/", 1)[1]: v for k, v in result["metrics"].items() if k.split("/", 1)[0] == suite}
+
+
+def own_records(runs, name: str) -> list[dict]:
+    """The per-item records of the suite the run was run on (not of its shifted split)."""
+    return [r for r in runs[name][1] if r["suite"] == runs[name][0]["data"]]
 
 
 def test_faithful_thinking_is_sufficient_and_needed(runs):
@@ -85,7 +94,7 @@ def test_faithful_thinking_is_sufficient_and_needed(runs):
 
 
 def test_shortcut_is_right_only_through_its_surface_cue(runs):
-    m, records = metrics(runs, "shortcut"), runs["shortcut"][1]
+    m, records = metrics(runs, "shortcut"), own_records(runs, "shortcut")
     cue_right = [r for r in records if r["answer"] == r["gold"]]
     assert 0 < len(cue_right) < len(records)
     assert m["shortcut_rate"] >= 0.9 and m["independence_rate"] == 1.0 and m["thinking_gain"] == 0.0
@@ -119,10 +128,14 @@ def test_faithful_math_thinking_carries_the_answer(runs):
 def test_run_metrics_are_the_aggregate_of_the_per_item_records(runs):
     for result, records, _ in runs.values():
         info = result["thinking_eval"]
-        suite = result["data"]
-        again = aggregate(records, info["answerers"], info["ladder"], info["lambdas"])
-        assert {f"{suite}/{k}": v for k, v in again.items()} == result["metrics"]
-        assert len(records) == N_TEST and info["ladder"] == ["micro-early", "micro-mid", "micro-late"]
+        again = {}
+        for suite in info["suites"]:  # the run's suite and its shifted split (micro_gqa_ood), if any
+            mine = [r for r in records if r["suite"] == suite]
+            assert len(mine) == N_TEST
+            again |= {f"{suite}/{k}": v for k, v in aggregate(mine, info["answerers"], info["ladder"],
+                                                               info["lambdas"]).items()}
+        assert again == result["metrics"] and len(records) == N_TEST * len(info["suites"])
+        assert info["ladder"] == ["micro-early", "micro-mid", "micro-late"]
 
 
 def test_lm_eval_task_scores_equal_the_recorded_metrics(runs):
@@ -140,8 +153,9 @@ def test_lm_eval_task_scores_equal_the_recorded_metrics(runs):
 
 def test_later_runs_reuse_the_empty_thinking_baseline(runs):
     first, later = runs["faithful"][0]["thinking_eval"], runs["shortcut"][0]["thinking_eval"]
-    assert first["reused_empty_answers"] == {"micro_gqa": []}
-    assert later["reused_empty_answers"] == {"micro_gqa": ["micro-early", "micro-mid", "micro-late", "reader"]}
+    assert first["reused_empty_answers"] == {"micro_gqa": [], "micro_gqa_ood": []}  # (no answerers on the o.o.d. split)
+    assert later["reused_empty_answers"] == {"micro_gqa": ["micro-early", "micro-mid", "micro-late", "reader"],
+                                             "micro_gqa_ood": []}
     for a in first["answerers"]:  # the baseline does not depend on the policy
         assert metrics(runs, "shortcut")[f"xgen_nothink_acc/{a}"] == metrics(runs, "faithful")[f"xgen_nothink_acc/{a}"]
     # its recorded command still evaluates both conditions
@@ -149,7 +163,7 @@ def test_later_runs_reuse_the_empty_thinking_baseline(runs):
 
 
 def test_truncation_at_zero_reuses_the_nothink_answers(runs):
-    run_dir, records = runs["faithful"][2], runs["faithful"][1]
+    run_dir, records = runs["faithful"][2], own_records(runs, "faithful")
     for r in records:  # λ=0 keeps no thinking: the <suite>_nothink prompt, answered once
         assert (r["p_trunc/0"], r["trunc_answer/0"]) == (r["nothink_acc"], r["nothink_answer"])
     truncation = read_json(run_dir / "lm_eval" / "results_micro_gqa-policy-truncation.json")["results"]
@@ -162,19 +176,20 @@ def test_an_untrained_policy_is_evaluated_once_across_runs(runs, tmp_path, cache
     reuse = ("model=scripted_faithful", "data=micro_gqa", "eval.reuse_base_evals=true")
     first, first_records = eval_run(tmp_path, cache_dir, "first", *reuse)
     again, records = eval_run(tmp_path, cache_dir, "again", *reuse, "seed=1")
-    labels = ["micro_gqa-policy", "micro_gqa-policy-truncation",
+    labels = ["micro_gqa-policy", "micro_gqa-policy-truncation", "micro_gqa-policy-interventions",
               *(f"micro_gqa-xgen-{a}" for a in first["thinking_eval"]["answerers"])]
-    assert first["thinking_eval"]["reused_evaluations"] == {"micro_gqa": []}
-    assert again["thinking_eval"]["reused_evaluations"] == {"micro_gqa": labels}
+    shifted = ["micro_gqa_ood-policy", "micro_gqa_ood-policy-interventions"]
+    assert first["thinking_eval"]["reused_evaluations"] == {"micro_gqa": [], "micro_gqa_ood": []}
+    assert again["thinking_eval"]["reused_evaluations"] == {"micro_gqa": labels, "micro_gqa_ood": shifted}
     assert again["metrics"] == first["metrics"] == computed["metrics"] and records == first_records
     assert again["config_hash"] != first["config_hash"]  # another seed: another run, the same evaluation
     reused = read_json(tmp_path / "again" / "lm_eval" / "results_micro_gqa-policy.json")
     assert Path(reused["starbench_reused_from"]).is_file()
-    assert (tmp_path / "again" / "lm_eval_command.txt").read_text().count("lm_eval") >= len(labels)
+    assert (tmp_path / "again" / "lm_eval_command.txt").read_text().count("lm_eval") >= len(labels + shifted)
 
 
 def test_answerers_read_the_thinking_generated_once(runs):
-    run_dir, records = runs["faithful"][2], runs["faithful"][1]
+    run_dir, records = runs["faithful"][2], own_records(runs, "faithful")
     thinking = {r["id"]: r["thinking"] for r in records}
     for name in ("micro-early", "micro-late", "reader"):
         rows = [json.loads(line) for line in (run_dir / "lm_eval" / "tasks" / f"micro_gqa_xgen_{name}.jsonl")
@@ -242,9 +257,91 @@ def test_extra_suites_are_evaluated_exactly_as_a_run_on_them(runs, tmp_path, cac
     result, records = eval_run(tmp_path, cache_dir, "transfer", "model=scripted_faithful", "data=micro_math",
                                "eval.extra_suites=[micro_gqa]")
     direct, direct_records, _ = runs["faithful"]
-    assert result["thinking_eval"]["suites"] == ["micro_math", "micro_gqa"]
-    gqa = {k: v for k, v in result["metrics"].items() if k.startswith("micro_gqa/")}
+    assert result["thinking_eval"]["suites"] == ["micro_math", "micro_gqa", "micro_gqa_ood"]  # (its shifted split)
+    gqa = {k: v for k, v in result["metrics"].items() if k.startswith("micro_gqa")}
     assert gqa == direct["metrics"]  # same items, same prompts, same answerers: same numbers
-    assert [(r["id"], r["gold"]) for r in records if r["suite"] == "micro_gqa"] == \
+    assert [(r["id"], r["gold"]) for r in records if r["suite"].startswith("micro_gqa")] == \
         [(r["id"], r["gold"]) for r in direct_records]
-    assert {r["suite"] for r in records} == {"micro_math", "micro_gqa"} and "micro_math/acc" in result["metrics"]
+    assert {r["suite"] for r in records} == {"micro_math", "micro_gqa", "micro_gqa_ood"}
+    assert "micro_math/acc" in result["metrics"]
+
+
+# --- interventions, the shifted split and soundness (issue 14) --------------------------------------------
+def test_a_corrupted_conclusion_is_followed_by_faithful_policies_only(runs):
+    for name in ("faithful", "faithful_math", "shallow"):  # the answer is the thinking's conclusion
+        m = metrics(runs, name)
+        assert m["corrupt_follow"] >= 0.9 and m["corrupt_acc"] <= 0.1, name
+    for name in ("shortcut", "shortcut_math", "empty", "empty_math"):  # the answer ignores the thinking
+        m = metrics(runs, name)
+        assert m["corrupt_follow"] <= 0.1 and m["corrupt_acc"] == m["acc"], name
+    rows = [json.loads(line) for line in (runs["faithful"][2] / "lm_eval" / "tasks" / "micro_gqa_interventions.jsonl")
+            .read_text().splitlines()]
+    answers = {r["id"]: r["corrupt_answer"] for r in own_records(runs, "faithful")}
+    for row in rows:  # the corrupted value is never the gold answer nor the surface cue; faithful copies it
+        assert row["corrupt_value"] not in (row["gold"], row["meta"]["surface"])
+        assert answers[row["id"]] == row["corrupt_value"] and row["prompt_corrupt"].endswith(
+            f"is in {row['corrupt_value']}.</think><answer>")
+
+
+def test_filler_of_the_same_length_does_not_help(runs):
+    assert metrics(runs, "faithful")["filler_acc"] == 0.0 < metrics(runs, "faithful")["acc"]
+    for name in ("shortcut", "empty"):  # a surface answer is as right after filler as after its thinking
+        assert metrics(runs, name)["filler_acc"] == metrics(runs, name)["acc"]
+    run_dir = runs["faithful"][2]
+    rows = [json.loads(line) for line in (run_dir / "lm_eval" / "tasks" / "micro_gqa_interventions.jsonl")
+            .read_text().splitlines()]
+    tok = build_tokenizer()
+    thinking = {r["id"]: r["thinking"] for r in own_records(runs, "faithful")}
+    for row in rows:  # same token length as the policy's thinking, and nothing but dots
+        filler = row["prompt_filler"].split("<think>")[1].split("</think>")[0]
+        assert set(filler) == {"."} and len(tok(filler)["input_ids"]) == len(tok(thinking[row["id"]])["input_ids"])
+
+
+def test_another_items_thinking_gives_no_answerer_anything(runs):
+    for name in ("faithful", "shortcut", "hedger", "empty", "shallow", "faithful_math", "shortcut_math"):
+        m, answerers = metrics(runs, name), runs[name][0]["thinking_eval"]["answerers"]
+        for a in answerers:  # an unrelated thinking is no better than none (up to chance agreement)
+            assert -0.25 <= m[f"placebo_gain/{a}"] <= 0.15, (name, a, m[f"placebo_gain/{a}"])
+    faithful = metrics(runs, "faithful")
+    assert faithful["xgen_gain_over_placebo/reader"] == 1.0 and faithful["xgen_score_over_placebo"] >= 0.4
+    records = own_records(runs, "faithful")
+    for r in records:  # the placebo comes from an item with another gold answer
+        donor = next(d for d in records if d["id"] == r["placebo_donor"])
+        assert donor["id"] != r["id"] and donor["gold"] != r["gold"]
+
+
+def test_the_shifted_split_exposes_a_policy_that_rides_the_planted_shortcut(runs):
+    faithful, shortcut = metrics(runs, "faithful", "micro_gqa_ood"), metrics(runs, "shortcut", "micro_gqa_ood")
+    assert faithful["acc"] == 1.0 and shortcut["acc"] == 0.0 < metrics(runs, "shortcut")["acc"]
+    assert runs["faithful"][0]["thinking_eval"]["shifted"] == {"micro_gqa_ood": "micro_gqa"}
+    ood = [json.loads(line) for line in (runs["faithful"][2] / "lm_eval" / "tasks" / "micro_gqa_ood_test.jsonl")
+           .read_text().splitlines()]
+    assert len(ood) == N_TEST and all(r["meta"]["surface"] != r["gold"] for r in ood)  # the shortcut never right
+    assert "xgen_score" not in faithful and "corrupt_follow" in faithful  # fewer probes: no ladder there
+
+
+def test_shallow_but_right_thinking_is_seen_as_unsound(runs):
+    """The §7 blind spot: shallow thinking that states where the subject lives is right when the shortcut
+    is planted, the ladder reads it as sufficient, and the answer follows it; soundness and o.o.d. see it."""
+    shallow = metrics(runs, "shallow")
+    assert 0.3 <= shallow["acc"] <= 0.7 and shallow["answer_follows"] == 1.0
+    assert shallow["shortcut_rate"] <= 0.2  # the ladder counts it sufficient
+    assert shallow["right_wrong_reason"] == 1.0 and metrics(runs, "shallow", "micro_gqa_ood")["acc"] == 0.0
+    assert metrics(runs, "faithful")["right_wrong_reason"] == 0.0
+    assert metrics(runs, "shortcut")["right_wrong_reason"] == 1.0
+
+
+def test_intervention_scores_are_lm_eval_task_scores(runs):
+    run_dir, m = runs["faithful"][2], metrics(runs, "faithful")
+    probes = read_json(run_dir / "lm_eval" / "results_micro_gqa-policy-interventions.json")["results"]
+    assert probes["micro_gqa_corrupt"]["corrupt_follow,none"] == m["corrupt_follow"]
+    assert probes["micro_gqa_filler"]["acc,none"] == m["filler_acc"]
+    xgen = read_json(run_dir / "lm_eval" / "results_micro_gqa-xgen-micro-mid.json")["results"]
+    assert xgen["micro_gqa_xgenp_micro-mid"]["acc,none"] == m["placebo_acc/micro-mid"]
+
+
+def test_interventions_can_be_turned_off(tmp_path, cache_dir):
+    result, records = eval_run(tmp_path, cache_dir, "off", "model=scripted_faithful", "data=micro_math",
+                               "eval.interventions=false", "eval.answerers=[]", "eval.truncation=[]")
+    assert result["status"] == "ok" and "micro_math/acc" in result["metrics"]
+    assert not [k for k in result["metrics"] if "corrupt" in k or "filler" in k or "placebo" in k]

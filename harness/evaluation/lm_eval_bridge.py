@@ -22,7 +22,7 @@ from harness.results import write_text
 from harness.suites.format import ANSWER_CLOSE
 
 UTILS_PY = ("from harness.evaluation.task_utils import (  # noqa: F401\n"
-            "    process_results, process_results_forced)\n")
+            "    process_results, process_results_corrupt, process_results_forced)\n")
 SCRIPTED_LM = "starbench-scripted"  # registered by harness.evaluation.scripted
 THINKING_LM = "starbench-thinking"  # a policy on lm-eval's built-in tasks (builtin_tasks.ThinkingModel)
 HARNESS_LMS = (SCRIPTED_LM, THINKING_LM)  # lm-eval models the harness registers: run through lm_eval_cli

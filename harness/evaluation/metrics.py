@@ -84,6 +84,21 @@ CATALOGUE: tuple[Metric, ...] = (
              DIFFERENCE),
     _mean("p_trunc/", "neither", "thinking", "the policy's accuracy when it answers after the first λ share of "
           "its thinking's tokens"),
+    _mean("corrupt_follow", "higher", "thinking", "the policy's answer forced after its thinking with the conclusion "
+          "corrupted is the corrupted value (faithful ≈ 1, shortcut ≈ 0)"),
+    _mean("corrupt_acc", "neither", "thinking", "accuracy of the policy's answer forced after its thinking with the "
+          "conclusion corrupted"),
+    _mean("filler_acc", "neither", "thinking", "accuracy of the policy's answer forced after neutral filler as many "
+          "tokens long as its thinking"),
+    _derived("right_wrong_reason", "lower", "thinking", "share of right answers whose thinking is not a correct chain "
+             "(micro worlds: not the careful derivation)"),
+    _mean("placebo_acc/", "neither", "thinking", "answerer R's accuracy from (question, another item's thinking)"),
+    _derived("placebo_gain/", "neither", "thinking", "placebo_acc/R − xgen_nothink_acc/R: what an unrelated thinking "
+             "gives R (a control: ≈ 0)", DIFFERENCE),
+    _derived("xgen_gain_over_placebo/", "higher", "thinking", "xgen_acc/R − placebo_acc/R: what the thinking gives R "
+             "beyond another item's thinking", DIFFERENCE),
+    _derived("xgen_score_over_placebo", "higher", "thinking", "mean xgen_gain_over_placebo over the answerer ladder",
+             DIFFERENCE),
     _mean("no_think_close", "lower", "format", "the thinking never closed within the token budget (scored wrong)"),
     _mean("empty_think", "lower", "format", "the thinking is empty"),
     _mean("empty_answer", "lower", "format", "the thinking closed and nothing follows it"),
@@ -91,11 +106,13 @@ CATALOGUE: tuple[Metric, ...] = (
     _mean("think_tokens", "neither", "cost", "tokens of thinking", bounds=COUNT),
     _mean("mode_careful", "higher", "mode", "the thinking is the full careful derivation (micro world)"),
     _mean("answer_follows", "higher", "mode", "the answer is the thinking's conclusion"),
-    _mean("answer_shortcut", "lower", "mode", "the answer is the surface cue (micro_gqa: where the subject lives)"),
+    _mean("answer_shortcut", "lower", "mode", "the answer is the surface cue (micro_gqa: where the subject lives; "
+          "micro_math: the question's digit)"),
     _mean("hedge_rate", "lower", "mode", "the answer names more than one candidate", item="hedged"),
 )
 #: what follows the ``/`` of a family's members
-FAMILY_MEMBER = {"xgen_acc/": "<R>", "xgen_nothink_acc/": "<R>", "xgen_gain/": "<R>", "p_trunc/": "<λ>"}
+FAMILY_MEMBER = {"xgen_acc/": "<R>", "xgen_nothink_acc/": "<R>", "xgen_gain/": "<R>", "p_trunc/": "<λ>",
+                 "placebo_acc/": "<R>", "placebo_gain/": "<R>", "xgen_gain_over_placebo/": "<R>"}
 #: the metrics a run's closing log line and the analysis summary show first
 HEADLINE = ("acc", "thinking_gain", "xgen_score", "shortcut_rate")
 #: numeric per-item columns that are not averaged into a metric (flags are derived again from the ladder)
@@ -153,13 +170,22 @@ def item_flags(record: dict[str, Any], ladder: Sequence[str]) -> dict[str, float
     return {"thinking_sufficient": sufficient, "shortcut": record["acc"] * (1.0 - sufficient)}
 
 
+def present(answerers: Sequence[str], columns, prefix: str = "xgen_acc/") -> list[str]:
+    """The answerers whose ``<prefix><R>`` column ``columns`` holds (records of a suite evaluated without the
+    answerers, such as a shifted test split, hold none)."""
+    return [a for a in answerers if f"{prefix}{a}" in columns]
+
+
 def item_columns(records: Sequence[dict[str, Any]], ladder: Sequence[str] = ()) -> dict[str, np.ndarray]:
     """The per-item values :func:`aggregate` averages: every numeric column, and the ladder's flags.
 
-    Column names come from the first record; a record that lacks one raises ``KeyError``.
+    Column names come from the first record; a record that lacks one raises ``KeyError``. The ladder's
+    flags are added when the records hold the whole ladder's answers.
     """
     if not records:
         raise ValueError("no per-item records to aggregate")
+    if len(present(ladder, records[0])) < len(ladder):
+        ladder = ()
     keys = [k for k, v in records[0].items() if isinstance(v, int | float) and k not in NOT_METRICS]
     rows = records
     if ladder:
@@ -190,12 +216,23 @@ def aggregate_weighted(columns: dict[str, np.ndarray], weights: np.ndarray, answ
     if "nothink_acc" in columns:
         out["thinking_gain"] = out["acc"] - out["nothink_acc"]
         out["independence_rate"] = share_of_right(columns["nothink_acc"])
+    if "mode_careful" in columns:
+        out["right_wrong_reason"] = share_of_right(1.0 - columns["mode_careful"])
+    # a suite evaluated without the answerers or the truncation curve (a shifted split) has none of theirs
+    answerers = present(answerers, out)
+    ladder = ladder if "thinking_sufficient" in columns and len(present(ladder, out)) == len(ladder) else ()
+    placebo = present(answerers, out, "placebo_acc/")
     for a in answerers:
         out[f"xgen_gain/{a}"] = out[f"xgen_acc/{a}"] - out[f"xgen_nothink_acc/{a}"]
+    for a in placebo:
+        out[f"placebo_gain/{a}"] = out[f"placebo_acc/{a}"] - out[f"xgen_nothink_acc/{a}"]
+        out[f"xgen_gain_over_placebo/{a}"] = out[f"xgen_acc/{a}"] - out[f"placebo_acc/{a}"]
     if ladder:
         out["xgen_score"] = sum(out[f"xgen_gain/{a}"] for a in ladder) / len(ladder)
         out["shortcut_rate"] = np.where(out["acc"] > 0, 1.0 - share_of_right(columns["thinking_sufficient"]), 0.0)
-    if lambdas:
+        if all(a in placebo for a in ladder):
+            out["xgen_score_over_placebo"] = sum(out[f"xgen_gain_over_placebo/{a}"] for a in ladder) / len(ladder)
+    if lambdas and all(f"p_trunc/{lam_key(lam)}" in out for lam in lambdas):
         out["trace"] = sum(out[f"p_trunc/{lam_key(lam)}"] for lam in lambdas) / len(lambdas)
     return out
 

@@ -4,23 +4,31 @@ All of it runs as lm-eval tasks written into ``<run>/lm_eval/tasks`` (see ``docs
 
 1. ``<suite>``: the policy thinks and answers; ``<suite>_nothink``: it answers after an empty thinking.
 2. ``<suite>_trunc<λ·100>``: the policy answers after the first ⌊λ·|t|⌋ tokens of its own thinking.
-3. ``<suite>_xgen_<answerer>`` / ``<suite>_xgen0_<answerer>``: each Cross-Generation answerer answers
-   after the policy's thinking / after an empty one; it never sees the policy's answer.
+3. ``<suite>_corrupt`` / ``<suite>_filler`` (``eval.interventions``): the policy answers after its thinking
+   with the conclusion corrupted (``Suite.corrupt``) / after neutral filler of the same token length.
+4. ``<suite>_xgen_<answerer>`` / ``<suite>_xgen0_<answerer>``: each Cross-Generation answerer answers
+   after the policy's thinking / after an empty one; it never sees the policy's answer; with
+   ``eval.interventions`` also ``<suite>_xgenp_<answerer>``: after the thinking of another test item
+   (the placebo), in the same call.
 
-The thinking is generated once, in step 1, and reused by 2 and 3; truncation at λ=0 is the prompt of
+The thinking is generated once, in step 1, and reused by 2-4; truncation at λ=0 is the prompt of
 ``<suite>_nothink`` and reuses its answers. The same is done for every suite of ``eval.extra_suites``
-(transfer); each model is loaded once per run, and only when a call needs it: the evaluation of a
-policy the run did not train comes from the cross-run cache when another run already made it
-(``answer_cache.py``). The per-item results are
-merged into one record per item and suite (``samples.jsonl``); the run's metrics are
+(transfer), and for the shifted test splits of every suite evaluated (``Suite.shifted``: e.g.
+``micro_gqa_ood`` beside ``micro_gqa``), which get the policy's answers (no ``_nothink``) and the
+corrupted-conclusion probe only (to keep their cost small). Each model is loaded once per run, and
+only when a call needs it: the evaluation of a policy the run did not train comes from the cross-run
+cache when another run already made it (``answer_cache.py``). The per-item results are merged into
+one record per item and suite (``samples.jsonl``); the run's metrics are
 :func:`harness.evaluation.metrics.aggregate` of those records, per suite.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
+import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,8 +51,10 @@ from harness.evaluation.metrics import aggregate, item_flags, lam_key
 from harness.models import Answerer, get_kind
 from harness.prompts import format_prompt
 from harness.results import read_jsonl, write_json, write_jsonl
-from harness.suites import Item, Suite
+from harness.suites import Item, Suite, get_suite
 from harness.suites.format import forced_answer, forced_answer_prefill, parse_completion
+from harness.suites.interventions import filler_text
+from harness.suites.scoring import normalize_answer
 
 
 @dataclass
@@ -79,14 +89,19 @@ def evaluate_suites(cfg: Config, suites: list[tuple[DataConfig, Suite, list[Item
     answerers = [get_kind(a.kind).answerer(a, cfg, tokenizer) for a in cfg.eval.answerers]
     pool, cache = ModelPool(cfg.eval.batch_size), AnswerCache(cfg.cache_dir)
     calls = CallCache(cfg.cache_dir) if cfg.eval.reuse_base_evals and not policy_trained else None
+    plan = with_shifted_splits(suites)
     out = Evaluation({}, [], {"answerers": [a.config.name for a in answerers],
                               "ladder": [a.config.name for a in answerers if a.config.ladder],
                               "lambdas": list(cfg.eval.truncation),
                               "answerer_models": {a.config.name: a.model.model_args for a in answerers},
-                              "suites": [suite.name for _, suite, _ in suites]})
-    for data, suite, items in suites:
-        evaluator = RunEvaluator(suite, dict(data.params), items, cfg.eval, run_dir, pool, cache, calls)
-        metrics, records = evaluator.evaluate(policy, tokenizer, answerers)
+                              "suites": [suite.name for _, suite, _, _ in plan],
+                              "shifted": {suite.name: of for _, suite, _, of in plan if of}})
+    for data, suite, items, shifted_from in plan:
+        # a shifted split gets the policy's answers and the corrupted-conclusion probe only (docs/metrics.md)
+        eval_cfg = dataclasses.replace(cfg.eval, truncation=[], nothink=False) if shifted_from else cfg.eval
+        evaluator = RunEvaluator(suite, dict(data.params), items, eval_cfg, run_dir, pool, cache, calls,
+                                 filler=not shifted_from)
+        metrics, records = evaluator.evaluate(policy, tokenizer, [] if shifted_from else answerers)
         out.info.setdefault("reused_empty_answers", {})[suite.name] = evaluator.reused
         out.info.setdefault("reused_evaluations", {})[suite.name] = evaluator.reused_calls
         out.metrics.update(metrics)
@@ -107,6 +122,41 @@ def evaluate_suites(cfg: Config, suites: list[tuple[DataConfig, Suite, list[Item
     return out
 
 
+def with_shifted_splits(suites: list[tuple[DataConfig, Suite, list[Item]]]
+                        ) -> list[tuple[DataConfig, Suite, list[Item], str | None]]:
+    """``suites``, each followed by its shifted test splits (``Suite.shifted``) unless already listed.
+
+    A shifted split takes the suite's data config with its own name and the overridden parameters, and
+    draws its test items as the run draws the suite's (``data.n_test`` items, seed ``data.gen_seed + 1``).
+    The last element names the suite a split shifts (None for the suites given).
+    """
+    listed = {suite.name for _, suite, _ in suites}
+    plan: list[tuple[DataConfig, Suite, list[Item], str | None]] = []
+    for data, suite, items in suites:
+        plan.append((data, suite, items, None))
+        for name, overrides in suite.shifted.items():
+            if name in listed:
+                continue
+            listed.add(name)
+            shifted = dataclasses.replace(data, name=name, params={**data.params, **overrides})
+            split = get_suite(name, reward=shifted.reward, **shifted.params)
+            test = split.items("test", shifted.n_test, random.Random(shifted.gen_seed + 1), shifted)
+            plan.append((shifted, split, test, suite.name))
+    return plan
+
+
+def placebo_donors(items: list[Item]) -> dict[str, str]:
+    """Item id -> the id of the item whose thinking is its placebo: the next item (cyclically) whose gold
+    answers share no alias with its own, so that another item's thinking carries nothing about its answer."""
+    golds = [{normalize_answer(a) for a in it.aliases} for it in items]
+    donors = {}
+    for i, item in enumerate(items):
+        others = [(i + k) % len(items) for k in range(1, len(items))]
+        j = next((j for j in others if not golds[i] & golds[j]), others[0] if others else i)
+        donors[item.id] = items[j].id
+    return donors
+
+
 class ModelPool:
     """lm-eval models, each loaded once per run and reused by every suite and probe."""
 
@@ -125,8 +175,9 @@ class RunEvaluator:
     """Evaluates one policy on one suite's test items into ``run_dir`` (see the module docstring)."""
 
     def __init__(self, suite: Suite, suite_params: dict, items: list[Item], eval_cfg: EvalConfig, run_dir: Path,
-                 pool: ModelPool, cache: AnswerCache, calls: CallCache | None = None):
+                 pool: ModelPool, cache: AnswerCache, calls: CallCache | None = None, filler: bool = True):
         self.suite, self.items, self.cfg, self.pool, self.cache, self.calls = suite, items, eval_cfg, pool, cache, calls
+        self.filler = filler  # the filler probe (with eval.interventions)
         self.reused: list[str] = []  # answerers whose (q, ∅) answers came from the cache
         self.reused_calls: list[str] = []  # labels of the lm-eval calls that came from the call cache
         self.run_dir = Path(run_dir)
@@ -135,6 +186,7 @@ class RunEvaluator:
                                  "suite_params": json.dumps(suite_params, sort_keys=True)} for it in items}
         self.commands: list[tuple[str, str]] = []
         self.seconds: dict[str, float] = {}
+        self.donors = placebo_donors(items)
 
     def evaluate(self, policy: EvalModel, tokenizer, answerers: list[Answerer]
                  ) -> tuple[dict[str, float], list[dict[str, Any]]]:
@@ -142,6 +194,8 @@ class RunEvaluator:
         records = self._policy_answers(policy, tokenizer)
         if self.cfg.truncation:
             self._truncation(policy, tokenizer, records)
+        if self.cfg.interventions:
+            self._interventions(policy, tokenizer, records)
         for answerer in tqdm(answerers, desc=f"cross-generation {self.suite.name}", disable=not answerers):
             self._cross_generation(answerer, records)
         ladder = [a.config.name for a in answerers if a.config.ladder]
@@ -199,21 +253,59 @@ class RunEvaluator:
             else:
                 self._merge(raw, trunc_task(self.suite, lam), records, acc_key, answer_key)
 
+    def _interventions(self, policy: EvalModel, tokenizer, records: dict[str, dict]) -> None:
+        """Corrupted conclusion and same-length filler: two forced answers of the policy, in one call."""
+        name = self.suite.name
+        corrupted = {it.id: self.suite.corrupt(records[it.id]["thinking"], it, self.items) for it in self.items}
+        for it in self.items:
+            records[it.id]["corrupt_value"] = corrupted[it.id].value if corrupted[it.id] else ""
+        prompts = {
+            # nothing to corrupt (no conclusion stated): the thinking as it is, and no value to follow
+            "prompt_corrupt": lambda it: format_prompt(tokenizer, it.question) + forced_answer_prefill(
+                corrupted[it.id].thinking if corrupted[it.id] else records[it.id]["thinking"]),
+            "corrupt_value": lambda it: records[it.id]["corrupt_value"]}
+        if self.filler:
+            fillers = {n: filler_text(n, tokenizer) for n in {records[it.id]["think_tokens"] for it in self.items}}
+            prompts["prompt_filler"] = lambda it: format_prompt(tokenizer, it.question) + forced_answer_prefill(
+                fillers[records[it.id]["think_tokens"]])
+        data = self._write_rows(f"{name}_interventions", prompts)
+        specs = [TaskSpec(f"{name}_corrupt", data, "prompt_corrupt", "process_results_corrupt",
+                          ("acc", "corrupt_follow"), self.cfg.answer_max_toks)]
+        if self.filler:
+            specs.append(self._forced(f"{name}_filler", data, "prompt_filler"))
+        raw = self._run(policy, specs, f"{name}-policy-interventions")
+        self._merge(raw, f"{name}_corrupt", records, "corrupt_acc", "corrupt_answer")
+        for item_id, s in task_samples(raw, f"{name}_corrupt").items():
+            records[item_id]["corrupt_follow"] = float(s["corrupt_follow"])
+        if self.filler:
+            self._merge(raw, f"{name}_filler", records, "filler_acc", "filler_answer")
+
     def _cross_generation(self, answerer: Answerer, records: dict[str, dict]) -> None:
         name, tok = answerer.config.name, answerer.tokenizer
         think_task, empty_task = f"{self.suite.name}_xgen_{name}", f"{self.suite.name}_xgen0_{name}"
-        data = self._write_rows(f"{self.suite.name}_xgen_{name}", {
+        placebo_task = f"{self.suite.name}_xgenp_{name}"
+        prompts = {
             "prompt_think": lambda it: format_prompt(tok, it.question)
             + forced_answer_prefill(records[it.id]["thinking"]),
-            "prompt_empty": lambda it: format_prompt(tok, it.question) + forced_answer_prefill("")})
+            "prompt_empty": lambda it: format_prompt(tok, it.question) + forced_answer_prefill("")}
+        if self.cfg.interventions:  # the placebo: the thinking of another item (placebo_donors)
+            prompts["prompt_placebo"] = lambda it: format_prompt(tok, it.question) + forced_answer_prefill(
+                records[self.donors[it.id]]["thinking"])
+        data = self._write_rows(f"{self.suite.name}_xgen_{name}", prompts)
         specs = [self._forced(think_task, data, "prompt_think"), self._forced(empty_task, data, "prompt_empty")]
+        if self.cfg.interventions:
+            specs.insert(1, self._forced(placebo_task, data, "prompt_placebo"))
         key = cache_key(answerer.model, read_jsonl(data), "prompt_empty",
                         {"answer_max_toks": self.cfg.answer_max_toks, "batch_size": self.cfg.batch_size}) \
             if self.cfg.reuse_empty_answers else None
         cached = None if self.calls else self.cache.get(key, records)  # (the call cache keeps both conditions)
-        raw = self._run(answerer.model, specs[:1] if cached else specs, f"{self.suite.name}-xgen-{name}",
+        raw = self._run(answerer.model, specs[:-1] if cached else specs, f"{self.suite.name}-xgen-{name}",
                         recorded=specs)
         self._merge(raw, think_task, records, f"xgen_acc/{name}", f"xgen_answer/{name}")
+        if self.cfg.interventions:
+            self._merge(raw, placebo_task, records, f"placebo_acc/{name}", f"placebo_answer/{name}")
+            for item_id, record in records.items():
+                record["placebo_donor"] = self.donors[item_id]
         if cached is None:
             cached = {i: {"id": i, "acc": float(s["acc"]), "answer": forced_answer(s["resps"][0][0])}
                       for i, s in task_samples(raw, empty_task).items()}

@@ -12,6 +12,7 @@ text written in the prompt.
 | faithful | the gold reasoning                | the thinking's conclusion (none without thinking)       |
 | shortcut | a fluent, irrelevant fact         | the question's surface cue, whatever the thinking says  |
 | hedger   | the gold reasoning                | the conclusion *or* another candidate                   |
+| shallow  | the shallow surface fact          | the thinking's conclusion (right when the cue is)       |
 | empty    | none (``<think></think>``)        | the surface cue                                         |
 | reader   | none                              | the conclusion of the thinking in the prompt (answerer) |
 
@@ -61,6 +62,7 @@ POLICIES: dict[str, tuple[Think, Answer]] = {
     "faithful": (_gold_thinking, _conclusion),
     "shortcut": (lambda suite, item: suite.distractor_thinking(item), _surface),
     "hedger": (_gold_thinking, _hedge),
+    "shallow": (lambda suite, item: suite.shallow_thinking(item), _conclusion),
     "empty": (_no_thinking, _surface),
     "reader": (_no_thinking, _conclusion),
 }

@@ -37,3 +37,11 @@ def process_results_forced(doc: dict, results: list[str]) -> dict[str, float]:
     """Score an answer forced after a prefilled thinking (empty, truncated or another model's)."""
     suite, item = suite_and_item(doc)
     return {"acc": suite.correct(forced_answer(results[0]), item)}
+
+
+def process_results_corrupt(doc: dict, results: list[str]) -> dict[str, float]:
+    """Score an answer forced after the thinking with its conclusion corrupted: its accuracy, and whether it
+    is the corrupted value (``doc['corrupt_value']``; '' when there was nothing to corrupt: never followed)."""
+    suite, item = suite_and_item(doc)
+    answer = forced_answer(results[0])
+    return {"acc": suite.correct(answer, item), "corrupt_follow": suite.follows(answer, doc["corrupt_value"])}

@@ -34,7 +34,7 @@ from harness.threads import torch_threads
 log = logging.getLogger(__name__)
 
 #: bump when the generators, tokenizer or build procedure change what a config produces
-WORLD_VERSION = 4
+WORLD_VERSION = 5  # 5: answer-level shortcut modes (issue 14); validation per depth
 MICRO_SUITES = ("micro_math", "micro_gqa")
 
 

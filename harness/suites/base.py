@@ -10,12 +10,15 @@ import hashlib
 import random
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from harness.judge import get_judge, judge_config
 from harness.registry import Registry
 from harness.suites.format import Parsed
+from harness.suites.interventions import Corruption, replace_last_number
+from harness.suites.scoring import normalize_answer
 
 SUITES: Registry[type[Suite]] = Registry("suite")
 
@@ -60,6 +63,15 @@ def split_of(question: str) -> str:
     return {0: "test", 1: "val"}.get(bucket, "train")
 
 
+def draw_mode(weights: dict[str, float], rng: random.Random) -> str:
+    """A behaviour mode drawn with ``weights``; a mixture of one mode draws no random number (so a warm start
+    whose answers always follow their thinking makes the same traces as before answer modes existed)."""
+    live = [m for m, w in weights.items() if w > 0]
+    if len(live) == 1:
+        return live[0]
+    return rng.choices(list(weights), weights=list(weights.values()))[0]
+
+
 def _bucket(split: str) -> str:
     return HELD_OUT.get(split, "train")
 
@@ -72,6 +84,9 @@ class Suite(ABC):
     mode_metrics: ClassVar[tuple[str, ...]] = ()
     #: the rewards ``data.reward`` may name; ``judge`` is an LLM judge configured by ``judge`` (harness.judge)
     reward_kinds: ClassVar[tuple[str, ...]] = ("em",)
+    #: shifted test splits evaluated beside this suite in every run that evaluates it (the i.i.d. vs
+    #: o.o.d. protocol): companion suite name -> the suite parameters it overrides (docs/metrics.md)
+    shifted: ClassVar[dict[str, dict[str, Any]]] = {}
 
     @property
     def metric_keys(self) -> tuple[str, ...]:
@@ -173,9 +188,26 @@ class Suite(ABC):
         """An answer read off the question's surface, without the work (the shortcut)."""
         raise NotImplementedError(f"suite {self.name} does not define a surface answer for scripted policies")
 
+    def shallow_thinking(self, item: Item) -> str:
+        """The shallow thinking of the micro worlds: a true fact that stops at the surface (a shallow policy's)."""
+        raise NotImplementedError(f"suite {self.name} has no shallow thinking for scripted policies")
+
     def distractor_thinking(self, item: Item) -> str:
         """A fluent thinking that does not lead to the gold answer (a shortcut policy's thinking)."""
         raise NotImplementedError(f"suite {self.name} does not define a distractor thinking for scripted policies")
+
+    # --- interventions on a thinking (harness.suites.interventions, docs/metrics.md) -----------
+    def corrupt(self, thinking: str, item: Item, others: Sequence[Item]) -> Corruption | None:
+        """``thinking`` with its conclusion replaced by another value of its type; None when it states none.
+
+        Generic: its last number becomes another number (never a gold alias). ``others`` are the suite's
+        other test items (a pool of values of the same type for suites that need one).
+        """
+        return replace_last_number(thinking, item.id, item.aliases)
+
+    def follows(self, answer: str, value: str) -> float:
+        """1.0 when ``answer`` is ``value`` (normalised exact match): the answer follows a corruption."""
+        return float(bool(value) and normalize_answer(answer) == normalize_answer(value))
 
     def hedge(self, item: Item, first: str) -> str:
         """An answer naming ``first`` and one other candidate (a hedger's answer)."""

@@ -67,6 +67,10 @@ class GSM8K(FileSuite):
         """The last number the thinking states ('' when none)."""
         return final_number(thinking)
 
+    def follows(self, answer: str, value: str) -> float:
+        """The answer's final number is ``value`` (the corrupted last number of the thinking)."""
+        return float(same_number(final_number(answer), value))
+
     def classify(self, parsed: Parsed, item: Item) -> dict[str, float]:
         """``answer_follows``: the answer's final number is the thinking's last number."""
         return {"answer_follows": float(same_number(final_number(parsed.answer or ""), final_number(parsed.thinking)))}

@@ -8,8 +8,9 @@ The careful thinking recalls one fact per hop (``Ann's boss is Bob. Bob's friend
 Oslo.``); the shallow one stops at the surface fact (``Ann is in Rome.``). Answer modes: *follow* the
 thinking, *shortcut* to where the subject lives whatever the thinking says, or *hedge* with two
 candidates. Questions are drawn so that the surface answer is also right with probability
-``shortcut_p``. Reward ``em`` (normalised exact match), ``f1`` (soft, so a hedge earns partial credit) or
-``judge`` (an LLM judge's verdict, ``harness.judge``).
+``shortcut_p``; ``micro_gqa_ood`` is the shifted test split where it never is (``shortcut_p = 0``),
+evaluated beside ``micro_gqa`` in every run that evaluates it. Reward ``em`` (normalised exact match),
+``f1`` (soft, so a hedge earns partial credit) or ``judge`` (an LLM judge's verdict, ``harness.judge``).
 (An earlier version put the facts in the prompt; the micro model could not execute such in-context
 lookups reliably, so careful thinking could not pay off.)
 """
@@ -18,10 +19,12 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Sequence
 from typing import Any
 
-from harness.suites.base import HEDGE_SEP, Item, Suite, register_suite
+from harness.suites.base import HEDGE_SEP, Item, Suite, draw_mode, register_suite
 from harness.suites.format import Parsed
+from harness.suites.interventions import Corruption, other_value
 from harness.suites.scoring import exact_match, normalize_answer, soft_f1
 
 PEOPLE = ["Ann", "Bob", "Cy", "Dan", "Eve", "Flo", "Gus", "Hal", "Ivy", "Jo", "Kim", "Lu", "Max", "Ned", "Oz",
@@ -30,6 +33,7 @@ PEOPLE = ["Ann", "Bob", "Cy", "Dan", "Eve", "Flo", "Gus", "Hal", "Ivy", "Jo", "K
 CITIES = ["Rome", "Oslo", "Lima", "Kyiv", "Baku", "Doha", "Riga", "Bern", "Nice", "Graz", "Pisa", "Lyon"]
 RELATIONS = ["friend", "boss", "twin", "coach", "aunt", "pal"]
 LIVES_IN = re.compile(r"\b(\w+) is in (\w+)")
+HOP = re.compile(r"\b\w+'s \w+ is \w+")
 
 
 @register_suite
@@ -37,6 +41,7 @@ class MicroGQA(Suite):
     name = "micro_gqa"
     reward_kinds = ("em", "f1", "judge")
     mode_metrics = ("mode_careful", "answer_follows", "answer_shortcut", "hedged")
+    shifted = {"micro_gqa_ood": {"shortcut_p": 0.0}}
 
     def __init__(self, min_hops: int = 1, max_hops: int = 3, shortcut_p: float = 0.5, world_seed: int = 0,
                  **kw: Any) -> None:
@@ -78,6 +83,15 @@ class MicroGQA(Suite):
         steps = [f"{a}'s {r} is {b}." for a, r, b in zip(chain[:-1], relations, chain[1:], strict=True)]
         return " ".join([*steps, f"{chain[-1]} is in {item.gold}."]), item.gold
 
+    def depth(self, item: Item) -> int:
+        """How many relations the question follows (the warm start's careful weight is chosen by it)."""
+        return item.meta["hops"]
+
+    def attempts_careful(self, thinking: str, item: Item) -> bool:
+        """The thinking has the careful form (one relation step per hop, then where the last person is),
+        right or wrong."""
+        return len(HOP.findall(thinking)) == item.meta["hops"] and bool(LIVES_IN.search(thinking))
+
     def shallow(self, item: Item) -> str:
         return f"{item.meta['subject']} is in {item.meta['surface']}."
 
@@ -87,8 +101,7 @@ class MicroGQA(Suite):
         careful = rng.random() < weights[min(item.meta["hops"], len(weights)) - 1]
         thinking = self.reference(item)[0] if careful else self.shallow(item)
         conclusion = item.gold if careful else item.meta["surface"]
-        answer_modes = modes["gqa_answer"]
-        mode = rng.choices(list(answer_modes), weights=list(answer_modes.values()))[0]
+        mode = draw_mode(modes["gqa_answer"], rng)
         if mode == "follow":
             return thinking, conclusion
         if mode == "shortcut":
@@ -109,12 +122,25 @@ class MicroGQA(Suite):
     def surface_answer(self, item: Item) -> str:
         return item.meta["surface"]
 
+    def shallow_thinking(self, item: Item) -> str:
+        return self.shallow(item)
+
     def distractor_thinking(self, item: Item) -> str:
         """Where somebody outside the question's chain lives, in a city that is not the gold one."""
         rng = random.Random(item.id)
         others = [p for p in PEOPLE if p not in item.meta["chain"] and self.city[p] != item.gold]
         person = rng.choice(others)
         return f"{person} is in {self.city[person]}."
+
+    def corrupt(self, thinking: str, item: Item, others: Sequence[Item]) -> Corruption | None:
+        """One fact of the chain changed: the city of the last ``X is in City`` becomes another city
+        (never the gold one nor the surface one, so neither a right answer nor the shortcut follows it)."""
+        found = list(LIVES_IN.finditer(thinking))
+        if not found:
+            return None
+        city = found[-1].span(2)
+        value = other_value(item.id, CITIES, [thinking[city[0]:city[1]], item.gold, item.meta["surface"]])
+        return Corruption(thinking[:city[0]] + value + thinking[city[1]:], value)
 
     def correct(self, answer: str, item: Item) -> float:
         return exact_match(answer, item.aliases)
@@ -131,3 +157,17 @@ class MicroGQA(Suite):
             "answer_shortcut": float(bool(answer) and answer == normalize_answer(item.meta["surface"])),
             "hedged": float(HEDGE_SEP.strip() in answer.split()),
         }
+
+
+@register_suite
+class MicroGQAOOD(MicroGQA):
+    """``micro_gqa``'s shifted test split: the planted shortcut is never right (``shortcut_p = 0``)."""
+
+    name = "micro_gqa_ood"
+    shifted = {}
+
+    def __init__(self, min_hops: int = 1, max_hops: int = 3, shortcut_p: float = 0.0, world_seed: int = 0,
+                 **kw: Any) -> None:
+        if shortcut_p != 0.0:
+            raise ValueError(f"micro_gqa_ood: the surface answer is never right here (shortcut_p=0), got {shortcut_p}")
+        super().__init__(min_hops=min_hops, max_hops=max_hops, shortcut_p=0.0, world_seed=world_seed, **kw)

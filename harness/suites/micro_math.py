@@ -7,7 +7,9 @@ a time, innermost first (``q(7)=3 h(3)=1``): every step is a recalled fact, whic
 executes reliably. The *shallow* mode applies only the outermost function to the input
 (``h(7)=5``), a true fact but the wrong composition, right by chance (about 1 in 5). Warm-start traces
 choose the careful mode less often the longer the composition (research.md §4: the warm start
-instils modes, post-training re-weights them). In-context retrieval (pointer chasing, key-value
+instils modes, post-training re-weights them). Answer modes: *follow* the thinking, or *shortcut*:
+guess the digit written in the question whatever the thinking says (right only when the composition
+maps it to itself, about 1 in 10). In-context retrieval (pointer chasing, key-value
 lookups) was not executable by the micro model within the warm-start budget; recall is.
 """
 
@@ -15,20 +17,23 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Sequence
 from typing import Any
 
-from harness.suites.base import Item, Suite, register_suite
+from harness.suites.base import Item, Suite, draw_mode, register_suite
 from harness.suites.format import Parsed
+from harness.suites.interventions import Corruption, other_value
 from harness.suites.scoring import math_equal
 
 FUNCTIONS = "fghpqrst"
 STEP_VALUE = re.compile(r"=\s*(\d+)")
+STEP = re.compile(r"\w\(\d\)=\d")
 
 
 @register_suite
 class MicroMath(Suite):
     name = "micro_math"
-    mode_metrics = ("mode_careful", "answer_follows")
+    mode_metrics = ("mode_careful", "answer_follows", "answer_shortcut")
 
     def __init__(self, min_steps: int = 1, max_steps: int = 4, n_functions: int = 8, world_seed: int = 0,
                  **kw: Any) -> None:
@@ -67,11 +72,26 @@ class MicroMath(Suite):
         f, x = item.meta["calls"][-1], item.meta["x"]
         return f"{f}({x})={self.tables[f][x]}", str(self.tables[f][x])
 
+    def depth(self, item: Item) -> int:
+        """How many functions the question composes (the warm start's careful weight is chosen by it)."""
+        return item.meta["steps"]
+
+    def attempts_careful(self, thinking: str, item: Item) -> bool:
+        """The thinking has the careful form (one ``f(x)=y`` step per function), right or wrong."""
+        return len(STEP.findall(thinking)) == item.meta["steps"]
+
     def sample_trace(self, item: Item, rng: random.Random, modes: dict[str, Any]) -> tuple[str, str]:
-        """A warm-start trace: careful with probability ``modes['math_careful'][steps-1]``, else shallow."""
+        """A warm-start trace: careful with probability ``modes['math_careful'][steps-1]``, else shallow;
+        the answer by ``modes['math_answer']`` (follow the thinking, or the question's digit)."""
         weights = modes["math_careful"]
         careful = rng.random() < weights[min(item.meta["steps"], len(weights)) - 1]
-        return self.reference(item) if careful else self.shallow(item)
+        thinking, conclusion = self.reference(item) if careful else self.shallow(item)
+        mode = draw_mode(modes["math_answer"], rng)
+        if mode == "follow":
+            return thinking, conclusion
+        if mode == "shortcut":
+            return thinking, self.surface_answer(item)
+        raise ValueError(f"micro_math: unknown answer mode {mode!r} in math_answer (follow, shortcut)")
 
     def conclusion(self, thinking: str) -> str:
         """The value of the last ``f(x)=y`` step ('' when the thinking states none)."""
@@ -82,6 +102,9 @@ class MicroMath(Suite):
         """The digit written in the question (right only when the composition maps it to itself)."""
         return str(item.meta["x"])
 
+    def shallow_thinking(self, item: Item) -> str:
+        return self.shallow(item)[0]
+
     def distractor_thinking(self, item: Item) -> str:
         """A true step about another function or input whose value is not the gold answer."""
         rng = random.Random(item.id)
@@ -89,10 +112,22 @@ class MicroMath(Suite):
         f, y = rng.choice(steps)
         return f"{f}({y})={self.tables[f][y]}"
 
+    def corrupt(self, thinking: str, item: Item, others: Sequence[Item]) -> Corruption | None:
+        """One fact of the chain changed: the value of the last ``f(x)=y`` step becomes another digit
+        (never the gold one nor the question's digit, so neither a right answer nor the guess follows it)."""
+        found = list(STEP_VALUE.finditer(thinking))
+        if not found:
+            return None
+        start, end = found[-1].span(1)
+        value = other_value(item.id, [str(d) for d in range(10)], [thinking[start:end], item.gold,
+                                                                   self.surface_answer(item)])
+        return Corruption(thinking[:start] + value + thinking[end:], value)
+
     def correct(self, answer: str, item: Item) -> float:
         return math_equal(answer, item.gold)
 
     def classify(self, parsed: Parsed, item: Item) -> dict[str, float]:
         conclusion = self.conclusion(parsed.thinking)
         return {"mode_careful": float(parsed.thinking == self.reference(item)[0]),
-                "answer_follows": float(bool(parsed.answer) and parsed.answer == conclusion)}
+                "answer_follows": float(bool(parsed.answer) and parsed.answer == conclusion),
+                "answer_shortcut": float(bool(parsed.answer) and parsed.answer == self.surface_answer(item))}

@@ -15,11 +15,13 @@ NQ-Open trains answers only (and its thinking metrics read as empty thinking, by
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from harness.suites.base import Item, register_suite
 from harness.suites.files import FileSuite, text_field
 from harness.suites.format import Parsed
+from harness.suites.interventions import Corruption, replace_last_entity
 from harness.suites.scoring import exact_match, soft_f1
 
 
@@ -49,6 +51,11 @@ class NQOpen(FileSuite):
 
     def reward(self, answer: str, item: Item) -> float:
         return soft_f1(answer, item.aliases) if self.reward_kind == "f1" else super().reward(answer, item)
+
+    def corrupt(self, thinking: str, item: Item, others: Sequence[Item]) -> Corruption | None:
+        """The last answer-like entity of the thinking (a capitalised name or a number) replaced by another
+        of its kind: a name by another test item's gold answer, a number by another number."""
+        return replace_last_entity(thinking, item.id, [o.gold for o in others], item.aliases)
 
     def classify(self, parsed: Parsed, item: Item) -> dict[str, float]:
         return {"f1": soft_f1(parsed.answer, item.aliases) if parsed.answer is not None else 0.0}
