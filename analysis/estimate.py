@@ -198,7 +198,8 @@ class Estimator:
     Per-run pseudo-values are computed once and shared by every table and figure. One base evaluation
     per (suite, setting): a base run trained on another suite (``base (data=micro_math)`` on micro_gqa)
     evaluates the same untrained model as the suite's own base runs; it is listed in ``duplicates`` and
-    not used when the suite has its own.
+    not used when the suite has its own. On a suite no run trains on (a shifted split such as
+    ``micro_gqa_ood``) the first base cell stands for the others.
     """
 
     def __init__(self, runs: pd.DataFrame, level: float = LEVEL):
@@ -222,12 +223,21 @@ class Estimator:
                 cell = Cell(suite, row["setting"], row["label"], str(row["method"]), str(row["data"]),
                             self.methods.role(row["method"]))
                 members.setdefault(cell, []).append(i)
-        own_base = {(c.suite, c.setting, c.label) for c in members if c.role == "base" and c.data == c.suite}
+        ordered = sorted(members, key=lambda c: cell_key(c, self.methods))
+        # the base cell kept per (suite, setting, label): the suite's own, else (a suite no run trains on, such
+        # as a shifted split) the first
+        kept: dict[tuple[str, str, str], Cell] = {}
+        for cell in ordered:
+            if cell.role == "base":
+                slot = (cell.suite, cell.setting, cell.label)
+                if slot not in kept or (cell.data == cell.suite and kept[slot].data != cell.suite):
+                    kept[slot] = cell
         cells = {}
-        for cell in sorted(members, key=lambda c: cell_key(c, self.methods)):
-            if cell.role == "base" and cell.data != cell.suite and (cell.suite, cell.setting, cell.label) in own_base:
+        for cell in ordered:
+            if cell.role == "base" and kept[(cell.suite, cell.setting, cell.label)] != cell:
                 where = f"{cell.suite} ({cell.setting})" if cell.setting else cell.suite
-                self.duplicates.append(f"`{cell.display}` on {where}: the same base model as `{cell.label}` there; "
+                same = kept[(cell.suite, cell.setting, cell.label)].display
+                self.duplicates.append(f"`{cell.display}` on {where}: the same base model as `{same}` there; "
                                        "counted once")
                 continue
             rows = self.ok.loc[members[cell]]

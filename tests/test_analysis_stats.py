@@ -192,3 +192,22 @@ def test_one_base_evaluation_per_suite(tmp_path):
     assert list(transfer.b) == ["base"]  # one row, not one per base evaluation
     assert est.duplicates == [f"`base (data={SUITE})` on {GQA}: the same base model as `base` there; counted once"]
     assert "counted once" in status_markdown(est.ok, [], est.duplicates)
+
+
+def test_one_base_evaluation_on_a_suite_no_run_trains_on(tmp_path):
+    """A shifted split (micro_gqa_ood) is evaluated by the base runs of every suite: the first stands for all."""
+    sweep, ood = tmp_path / "sweep", "micro_gqa_ood"
+    for seed in (0, 1, 2):
+        base_ood = synth_records(7, 60, 0.2, suite=ood, xgen=False)
+        for data in (GQA, SUITE):
+            write_run(sweep, "base", seed, data=data, records=synth_records(seed, 60, 0.3, suite=data),
+                      extra_suites={ood: base_ood})
+        write_run(sweep, "rl", seed, data=SUITE, records=synth_records(20 + seed, 60, 0.9, suite=SUITE),
+                  extra_suites={ood: synth_records(30 + seed, 60, 0.4, suite=ood, xgen=False)})
+    est = Estimator(load_runs(sweep))
+    bases = [c for c in est.cells() if c.suite == ood and c.role == "base"]
+    assert len(bases) == 1
+    transfer = paired_frame(est)
+    transfer = transfer[transfer.question.str.startswith("RLVR transfer to GQA") & (transfer.metric == "acc")]
+    assert list(transfer.suite) == [ood] and list(transfer.b) == [bases[0].display]  # one row
+    assert len(est.duplicates) == 1 and est.duplicates[0].startswith("`base (data=") and ood in est.duplicates[0]
