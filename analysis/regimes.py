@@ -22,7 +22,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 
-from analysis.compare import refusal
+from analysis.compare import metric_range, refusal
 from analysis.estimate import Estimator
 from analysis.figures import EXTRA_STYLES, RC, FigureResult, _grid, _legend, _save, style_map
 from analysis.tables import write_csv
@@ -63,8 +63,9 @@ def regime_frame(est: Estimator) -> pd.DataFrame:
         for suite, metric, *_ in PANELS:
             if cell.suite != suite or metric not in e.point:
                 continue
+            low, high = metric_range(metric)  # clipped to the values the metric can take, as in the tables
             rows.append({"shortcut_p": x, "setting": rest, "suite": suite, "metric": metric, "method": cell.label,
-                         "mean": e.point[metric], "ci_lo": e.lo[metric], "ci_hi": e.hi[metric],
+                         "mean": e.point[metric], "ci_lo": max(e.lo[metric], low), "ci_hi": min(e.hi[metric], high),
                          "p": np.nan, "mde": np.nan,
                          "n_seeds": len(e.seeds), "n_items": e.n_items or 0,
                          "seed_values": " ".join(f"{v:.4f}" for v in e.seed_values.get(metric, [])),

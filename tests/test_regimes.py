@@ -67,6 +67,7 @@ def test_every_point_is_the_mean_over_seeds_of_the_runs(analysed):
             runs = [json.loads((sweep / r / "results.json").read_text()) for r in row["runs"].split()]
             assert row["mean"] == pytest.approx(np.mean([r["metrics"][f"{suite}/acc"] for r in runs]), abs=1e-6)
             assert row["ci_lo"] <= row["mean"] <= row["ci_hi"] and row["n_seeds"] == 2
+            assert 0.0 <= row["ci_lo"] and row["ci_hi"] <= 1.0  # clipped to the values an accuracy can take
     ood = frame[(frame["suite"] == OOD) & (frame["method"] == "rl")].set_index("shortcut_p")["mean"]
     assert ood[0.3] > 0.5 > 0.2 > ood[0.9]  # the planted effect is where it was planted
 
