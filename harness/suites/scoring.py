@@ -53,7 +53,7 @@ def _parsed_gold(gold: str):
 def math_equal(prediction: str, gold: str) -> float:
     """math-verify equivalence of a predicted final answer and the gold answer.
 
-    Memoised: a pure function of two strings, and math-verify's parse costs about 0.7 ms, while the
+    Memoised: a pure function of two strings, and math-verify's parse costs about 0.3 ms, while the
     answers a run scores repeat (a micro_math run scores ~4,000 forced answers, mostly single digits)."""
     if not prediction.strip():
         return 0.0
