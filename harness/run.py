@@ -155,7 +155,7 @@ def _extra_suites(cfg: Config) -> list[tuple[DataConfig, Suite, list[Item]]]:
 
 def _train(cfg: Config, suite, train_items, base: Base, run_dir: Path, tracker: Tracker) -> TrainOutput:
     ctx = TrainContext(cfg=cfg, suite=suite, train_items=train_items, base_path=base.path, run_dir=run_dir,
-                       tokenizer=base.tokenizer, callbacks=[tracker.callback()])  # (the curve streams to W&B live)
+                       tokenizer=base.tokenizer, log_curve=tracker.log_curve)  # (the curve streams to W&B live)
     return get_method(cfg.method.name).train(ctx)
 
 

@@ -3,10 +3,11 @@
 The mode is set through the environment (``WANDB_MODE``) before ``wandb`` starts, so an offline run
 never touches the network. Runs are grouped by sweep, ``job_type`` is the method, tags name data,
 algorithm and seed. What is logged equals what the run folder holds: the training curve as history
-(``train/<key>``, one row per step, streamed while training runs: :meth:`Tracker.callback` logs each
-trainer log line as ``curve.jsonl`` gets it, so ``logger=wandb_online`` shows reward, accuracy, KL,
-clip ratio, completion length, ``frac_reward_zero_std`` and START's stage step by step, in the run
-that later holds the evaluation), ``results.json`` metrics as summary ``eval/<suite>/<metric>``,
+(``train/<key>``, one row per step, streamed while training runs: :meth:`Tracker.log_curve` gets each
+trainer log line as ``curve.jsonl`` does, and a resumed attempt's restored rows first, so
+``logger=wandb_online`` shows reward, accuracy, KL, clip ratio, completion length,
+``frac_reward_zero_std`` and START's stage step by step, in the run that later holds the evaluation),
+``results.json`` metrics as summary ``eval/<suite>/<metric>``,
 the budget and status as summary ``budget/<field>`` and ``status``, and every per-item record of
 ``samples.jsonl`` (thinking, answers and every per-item metric) as the table ``eval/samples``.
 ``finish`` always runs, so a failed job never leaks its run into the next one. The W&B run id is a
@@ -24,8 +25,6 @@ import json
 import os
 from pathlib import Path
 from typing import Any
-
-from transformers import TrainerCallback
 
 from harness.config import Config
 from harness.results import hash_run_config, hash_strings
@@ -75,10 +74,6 @@ class Tracker:
         logged = int(self.step_file.read_text()) if self.step_file.is_file() else 0
         self.last_step = max(logged, self.run.step - 1, 0)  # (online, a resumed run knows its own)
 
-    def callback(self) -> TrainerCallback:
-        """A trainer callback that streams the training curve to this run as the trainer logs it."""
-        return LiveCurve(self)
-
     def log_curve(self, rows: list[dict[str, float]]) -> None:
         """Log curve rows (``step`` and values) as history ``train/<key>``; steps already logged are skipped."""
         if self.run is None:
@@ -111,17 +106,3 @@ class Tracker:
             self.run.config.update({"thinking_eval": thinking_eval}, allow_val_change=True)
         self.run.finish(exit_code=0 if result.status == "ok" else 1)
         self.run = None
-
-
-class LiveCurve(TrainerCallback):
-    """Logs every trainer log line to the tracker's W&B run when the trainer logs it (the row
-    ``curve.jsonl`` gets: ``step`` and every numeric value); a no-op when the tracker is off."""
-
-    def __init__(self, tracker: Tracker) -> None:
-        self.tracker = tracker
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if not logs or "train_runtime" in logs or not state.is_world_process_zero:
-            return
-        self.tracker.log_curve([{"step": state.global_step,
-                                 **{k: float(v) for k, v in logs.items() if isinstance(v, (int, float))}}])

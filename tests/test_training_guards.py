@@ -61,3 +61,15 @@ def test_a_checkpoint_hash_follows_its_weights_when_they_are_rewritten(tmp_path)
     assert hash_checkpoint(tmp_path) == first  # (read once, then remembered)
     weights.write_bytes(b"other weights, another size")
     assert hash_checkpoint(tmp_path) != first
+
+
+def test_the_curve_reaches_the_sink_restored_rows_first_and_the_bad_row_before_the_error(tmp_path):
+    """The W&B curve gets what curve.jsonl gets: a resumed attempt's restored rows (a new W&B run would
+    otherwise start mid-curve), then each step as it is logged, the non-finite one included."""
+    seen = []
+    logger = CurveLogger(tmp_path / "curve.jsonl", seen.extend)
+    logger.restore([{"step": 1, "loss": 0.5}, {"step": 2, "loss": 0.4}])
+    log(logger, 3, loss=0.3)
+    with pytest.raises(NonFiniteLossError):
+        log(logger, 4, loss=math.nan)
+    assert [r["step"] for r in seen] == [1, 2, 3, 4] and seen[2] == {"step": 3, "loss": 0.3}

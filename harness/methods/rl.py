@@ -76,7 +76,7 @@ class RL(Method):
     def train(self, ctx: TrainContext) -> TrainOutput:
         rows = [{"prompt": format_prompt(ctx.tokenizer, it.question), "id": it.id} for it in ctx.train_items]
         reward = SuiteReward(ctx.suite, ctx.train_items)
-        curve = CurveLogger(ctx.run_dir / "curve.jsonl")
+        curve = CurveLogger(ctx.run_dir / "curve.jsonl", ctx.log_curve)
         model = AutoModelForCausalLM.from_pretrained(ctx.base_path, dtype="float32")
         trainer = self.make_trainer(ctx, model=model, reward_funcs=[reward], args=grpo_args(ctx),
                                     train_dataset=Dataset.from_list(rows), processing_class=ctx.tokenizer,

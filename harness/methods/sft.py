@@ -24,7 +24,7 @@ class SFT(Method):
         args = SFTConfig(**training_args(ctx, ctx.cfg.train.prompts_per_step, "train.prompts_per_step"),
                          completion_only_loss=True)
         model = AutoModelForCausalLM.from_pretrained(ctx.base_path, dtype="float32")
-        curve = CurveLogger(ctx.run_dir / "curve.jsonl")
+        curve = CurveLogger(ctx.run_dir / "curve.jsonl", ctx.log_curve)
         trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
                              processing_class=ctx.tokenizer, callbacks=[curve])
         # TRL's count of trained tokens (logged as num_tokens) is not part of its checkpoint

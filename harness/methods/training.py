@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,8 @@ class TrainContext:
     base_path: Path
     run_dir: Path
     tokenizer: Any
-    callbacks: list[TrainerCallback] = field(default_factory=list)  # more trainer callbacks (live W&B curve)
+    #: where curve rows go beside ``curve.jsonl`` (the tracker's ``log_curve``: the W&B curve, live)
+    log_curve: Callable[[list[dict[str, float]]], None] | None = None
 
 
 @dataclass
@@ -92,8 +93,6 @@ def train_and_save(trainer, ctx: TrainContext, curve: CurveLogger,
     """
     state = ResumeState(curve, counters)
     trainer.add_callback(state)
-    for callback in ctx.callbacks:
-        trainer.add_callback(callback)
     resume = last_checkpoint(ctx.run_dir / TRAINER_DIR)
     if resume is not None:
         state.restore(resume)
@@ -111,7 +110,8 @@ class NonFiniteLossError(RuntimeError):
 
 
 class CurveLogger(TrainerCallback):
-    """Append every trainer log line to ``curve.jsonl``; stop on a non-finite loss or reward.
+    """Append every trainer log line to ``curve.jsonl`` (and pass it to ``sink``: the W&B curve, as the
+    trainer logs it; the rows a resumed attempt restores too, first); stop on a non-finite loss or reward.
 
     The error names the last good trainer checkpoint, which stays on disk (the run failed). Step N
     logs the loss of the weights step N-1 left, so a non-finite value at step N condemns checkpoint
@@ -122,12 +122,14 @@ class CurveLogger(TrainerCallback):
 
     WATCHED = ("loss", "reward", "grad_norm")
 
-    def __init__(self, path: Path) -> None:
-        self.path, self.rows = path, []
+    def __init__(self, path: Path, sink: Callable[[list[dict[str, float]]], None] | None = None) -> None:
+        self.path, self.rows, self.sink = path, [], sink
 
     def restore(self, rows: list[dict[str, float]]) -> None:
         self.rows = list(rows)
         write_jsonl(self.path, self.rows)  # drops rows an interrupted attempt logged after its last checkpoint
+        if self.sink:  # (a W&B run that already has them skips them)
+            self.sink(self.rows)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not logs or "train_runtime" in logs:
@@ -136,6 +138,8 @@ class CurveLogger(TrainerCallback):
         self.rows.append(row)
         if state.is_world_process_zero:  # (every process checks the values below: they see the same)
             write_jsonl(self.path, self.rows)
+            if self.sink:  # (the bad row too, before the error)
+                self.sink([row])
         bad = [k for k in self.WATCHED if k in row and not math.isfinite(row[k])]
         if bad:
             good = last_checkpoint(Path(args.output_dir), max_step=state.global_step - 2)
