@@ -25,6 +25,7 @@ one record per item and suite (``samples.jsonl``); the run's metrics are
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import math
@@ -150,9 +151,9 @@ def placebo_donors(items: list[Item]) -> dict[str, str]:
     answers share no alias with its own, so that another item's thinking carries nothing about its answer."""
     golds = [{normalize_answer(a) for a in it.aliases} for it in items]
     donors = {}
+    n = len(items)
     for i, item in enumerate(items):
-        others = [(i + k) % len(items) for k in range(1, len(items))]
-        j = next((j for j in others if not golds[i] & golds[j]), others[0] if others else i)
+        j = next((j for j in ((i + k) % n for k in range(1, n)) if not golds[i] & golds[j]), (i + 1) % n)
         donors[item.id] = items[j].id
     return donors
 
@@ -186,7 +187,11 @@ class RunEvaluator:
                                  "suite_params": json.dumps(suite_params, sort_keys=True)} for it in items}
         self.commands: list[tuple[str, str]] = []
         self.seconds: dict[str, float] = {}
-        self.donors = placebo_donors(items)
+
+    @functools.cached_property
+    def donors(self) -> dict[str, str]:
+        """:func:`placebo_donors` of the items, worked out when the first answerer's placebo needs them."""
+        return placebo_donors(self.items)
 
     def evaluate(self, policy: EvalModel, tokenizer, answerers: list[Answerer]
                  ) -> tuple[dict[str, float], list[dict[str, Any]]]:
@@ -305,7 +310,7 @@ class RunEvaluator:
         if self.cfg.interventions:
             self._merge(raw, placebo_task, records, f"placebo_acc/{name}", f"placebo_answer/{name}")
             for item_id, record in records.items():
-                record["placebo_donor"] = self.donors[item_id]
+                record.setdefault("placebo_donor", self.donors[item_id])
         if cached is None:
             cached = {i: {"id": i, "acc": float(s["acc"]), "answer": forced_answer(s["resps"][0][0])}
                       for i, s in task_samples(raw, empty_task).items()}

@@ -18,6 +18,7 @@ import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from harness.suites.scoring import normalize_answer
 
@@ -41,9 +42,22 @@ def replace_span(text: str, start: int, end: int, value: str) -> str:
 
 def other_value(key: str, candidates: Sequence[str], avoid: Sequence[str]) -> str | None:
     """A candidate not in ``avoid`` (compared normalised), drawn with an RNG keyed by ``key``; None if none."""
+    return _pick(key, [(c, normalize_answer(c)) for c in candidates], avoid)
+
+
+def _pick(key: str, candidates: Sequence[tuple[str, str]], avoid: Sequence[str]) -> str | None:
+    """:func:`other_value` over (candidate, its normalised form) pairs."""
     banned = {normalize_answer(a) for a in avoid}
-    allowed = [c for c in candidates if normalize_answer(c) not in banned]
+    allowed = [c for c, normalised in candidates if normalised not in banned]
     return random.Random(f"corrupt|{key}").choice(allowed) if allowed else None
+
+
+@lru_cache(maxsize=8)
+def _names(pool: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """The capitalised non-numeric entries of ``pool``, sorted, each with its normalised form: worked out
+    once per pool (a suite corrupts every test item against the same pool)."""
+    names = sorted({p for p in pool if p[:1].isupper() and not NUMBER.fullmatch(p)})
+    return tuple((name, normalize_answer(name)) for name in names)
 
 
 def replace_last_number(thinking: str, key: str, avoid: Sequence[str]) -> Corruption | None:
@@ -72,8 +86,7 @@ def replace_last_entity(thinking: str, key: str, pool: Sequence[str], avoid: Seq
     last = found[-1]
     if NUMBER.fullmatch(last.group()):
         return replace_last_number(thinking, key, avoid)
-    names = sorted({p for p in pool if p[:1].isupper() and not NUMBER.fullmatch(p)})
-    value = other_value(key, names, [last.group(), *avoid])
+    value = _pick(key, _names(tuple(pool)), [last.group(), *avoid])
     return None if value is None else Corruption(replace_span(thinking, last.start(), last.end(), value), value)
 
 
