@@ -15,6 +15,7 @@ is configured, the command says so and exits with status 4 before any network ca
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -34,6 +35,15 @@ CURVE_KEYS = (("train/reward", "reward of sampled completions"), ("train/suite/a
 #: family and matches every metric under it, e.g. xgen_gain/<answerer>)
 SECTIONS = tuple((title, tuple(m.name for m in CATALOGUE if m.group == group)) for group, title in GROUPS.items())
 FIGURES = ("forest", "xgen", "shortcut", "truncation", "curves")  # the analysis figures, in report order
+
+
+def figure_names(analysis: Path) -> list[str]:
+    """The figures the analysis drew (its ``manifest.json``, e.g. also ``regimes`` for a regime sweep), in
+    its order; :data:`FIGURES` before the sweep is analysed."""
+    manifest = analysis / "manifest.json"
+    if not manifest.is_file():
+        return list(FIGURES)
+    return [f["name"] for f in json.loads(manifest.read_text(encoding="utf-8"))["figures"] if f["status"] == "drawn"]
 
 
 def eval_keys(sweep_dir: Path, names: tuple[str, ...]) -> dict[str, list[str]]:
@@ -79,7 +89,8 @@ def build_report(sweep_dir: str | Path, project: str | None = None, entity: str 
     blocks += [wr.H2("Analysis tables (job type: analysis)"),
                grid([wr.WeavePanelSummaryTable(table_name=f"analysis/{name}")
                      for name in ("claims", "comparison", "paired", "budget")]
-                    + [wr.MediaBrowser(title="figures", media_keys=[f"figures/{name}" for name in FIGURES])])]
+                    + [wr.MediaBrowser(title="figures",
+                                       media_keys=[f"figures/{name}" for name in figure_names(analysis)])])]
     if (analysis / "summary.md").exists():
         blocks += [wr.H2("Summary"), wr.MarkdownBlock(text=(analysis / "summary.md").read_text(encoding="utf-8"))]
     return wr.Report(project=project, entity=entity, title=f"starbench: sweep {group}",

@@ -86,10 +86,13 @@ def main() -> None:
         keep.rename(sweep_dir)
 
     walls: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for path in sweep_dir.glob("*/results.json"):
-        r = json.loads(path.read_text())
+    results = [json.loads(path.read_text()) for path in sweep_dir.glob("*/results.json")]
+    if not results:
+        raise SystemExit(f"{sweep_dir}: no run wrote results.json")
+    for r in results:
         walls[(r["method"], r["data"])].append(r["budget"]["wall_time_s"])
     # what the numbers came from: every run of the sweep records the same versions and machine
+    r = results[-1]
     stack = r.get("fingerprint", {}).get("versions") or r["versions"]
     machine = r.get("machine", {})
     steps = step_times(sweep_dir)

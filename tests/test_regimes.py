@@ -10,6 +10,7 @@ import pytest
 
 from analysis.regimes import shortcut_of
 from analysis.report import analyze
+from analysis.wandb_report import FIGURES, figure_names
 from tests.test_analysis import GQA, item_sweep, synth_records, write_run
 
 OOD = "micro_gqa_ood"
@@ -52,6 +53,7 @@ def test_the_map_is_drawn_from_the_runs_and_listed(analysed):
     for name in ("regimes.png", "regimes.pdf", "regimes.csv"):
         assert (out / name).stat().st_size > 0
     assert "![Regime map" in (out / "report.md").read_text()
+    assert "regimes" in figure_names(out) and "regimes" not in FIGURES  # the W&B report shows the map too
 
 
 def test_every_point_is_the_mean_over_seeds_of_the_runs(analysed):
@@ -89,6 +91,7 @@ def test_a_sweep_without_a_shortcut_p_axis_has_no_map(tmp_path):
     out = analyze(item_sweep(tmp_path / "sweep", seeds=(0, 1)))
     names = [f["name"] for f in json.loads((out / "manifest.json").read_text())["figures"]]
     assert "regimes" not in names and not (out / "regimes.csv").exists()
+    assert "regimes" not in figure_names(out)
 
 
 def test_the_shortcut_p_of_a_setting():
