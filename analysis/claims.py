@@ -46,6 +46,7 @@ CLAIM_COLUMNS = ["claim", "statement", "setting", "verdict", "reason", "role", "
                  "metric", "expected", "delta", "ci_lo", "ci_hi", "p", "p_holm", "mde", "seeds_needed", "seeds_a",
                  "seeds_b", "pairing", "power_note", "outcome"]
 NAN = math.nan
+EXPECTATIONS = ("better", "worse", "differs")
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,14 @@ class Test:
     expect: str  # "better" | "worse" | "differs": A vs B, in the metric's direction
     kind: str | None = None
     primary: bool = True
+
+    def __post_init__(self) -> None:
+        if self.expect not in EXPECTATIONS:
+            raise ValueError(f"{self.label}: expect must be one of {EXPECTATIONS}, got {self.expect!r}")
+        direction = metric(self.metric).direction
+        if self.expect != "differs" and direction not in ("higher", "lower"):
+            raise ValueError(f"{self.label}: {self.metric!r} has direction {direction!r} (neither better higher nor "
+                             "lower), so only expect='differs' can be tested on it")
 
     @property
     def sign(self) -> int:

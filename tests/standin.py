@@ -61,8 +61,14 @@ def build_tokenizer(kind: str, vocab_size: int = 1000):
                                    additional_special_tokens=[IM_START], chat_template=CHATML)
 
 
-def build_stand_in(folder: Path, kind: str, seed: int = 0) -> Path:
-    """Save a random ``kind`` stand-in (weights, config, generation config, tokenizer) into ``folder``."""
+# the shapes of Qwen2.5-0.5B-Instruct but the stand-in's vocabulary (bench/gpu_smoke.sh stand-in: ~360M parameters)
+QWEN25_05B = dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
+                  num_key_value_heads=2)
+
+
+def build_stand_in(folder: Path, kind: str, seed: int = 0, **shape) -> Path:
+    """Save a random ``kind`` stand-in (weights, config, generation config, tokenizer) into ``folder``;
+    ``shape`` overrides the tiny default sizes (e.g. ``**QWEN25_05B``)."""
     import torch
     from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM
 
@@ -71,9 +77,10 @@ def build_stand_in(folder: Path, kind: str, seed: int = 0) -> Path:
     sizes = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=256, num_hidden_layers=2,
                  num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
                  tie_word_embeddings=True, bos_token_id=None, eos_token_id=eos, pad_token_id=pad)
+    sizes.update(shape)
     torch.manual_seed(seed)
     if kind == "qwen3":
-        model = Qwen3ForCausalLM(Qwen3Config(head_dim=16, **sizes))
+        model = Qwen3ForCausalLM(Qwen3Config(**{"head_dim": 16, **sizes}))
     else:
         model = Qwen2ForCausalLM(Qwen2Config(**sizes))
     model.generation_config = GenerationConfig(eos_token_id=eos, pad_token_id=pad)

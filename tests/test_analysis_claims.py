@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.claims import CLAIMS, claims_frame, few_seeds
+from analysis.claims import CLAIMS, Test, claims_frame, few_seeds
 from analysis.collect import load_runs
 from analysis.compare import paired_frame
 from analysis.estimate import Estimator
@@ -154,3 +154,13 @@ def test_claims_in_every_analysis(tmp_path):
     assert "Fewer than 5 seeds" in report and "Fewer than 5 seeds" in (out / "claims.md").read_text()
     assert few_seeds(read_table(out / "paired.csv")) == 3
     assert "MDE" in (out / "paired.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(("metric_name", "expect", "message"), [
+    ("nothink_acc", "better", "direction 'neither'"),  # a diagnostic has no better side
+    ("acc", "higher", "expect must be one of"),
+])
+def test_a_claim_test_that_cannot_be_signed_is_refused_where_it_is_written(metric_name, expect, message):
+    with pytest.raises(ValueError, match=message):
+        Test("RL vs base", metric_name, expect)
+    assert Test("RL vs base", metric_name, "differs").sign == 0

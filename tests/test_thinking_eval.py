@@ -345,3 +345,22 @@ def test_interventions_can_be_turned_off(tmp_path, cache_dir):
                                "eval.interventions=false", "eval.answerers=[]", "eval.truncation=[]")
     assert result["status"] == "ok" and "micro_math/acc" in result["metrics"]
     assert not [k for k in result["metrics"] if "corrupt" in k or "filler" in k or "placebo" in k]
+
+
+def test_an_evaluation_on_the_harness_suites_opens_no_network_connection(tmp_path, cache_dir, monkeypatch):
+    """The run's own tasks are local JSON files: loading them must not ping the hub (datasets counts
+    downloads with a HEAD request per load, up to 3 s each where a firewall drops packets)."""
+    import socket
+
+    attempts = []
+
+    def refuse(*args):
+        attempts.append(args)
+        raise OSError(f"test: no network {args}")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)  # (a host name is looked up first)
+    monkeypatch.setattr(socket.socket, "connect", lambda sock, address: refuse(address))
+    result, _ = eval_run(tmp_path, cache_dir, "offline", "model=scripted_faithful", "data=micro_math",
+                         "eval.answerers=[]", "eval.truncation=[]")
+    assert result["status"] == "ok", result.get("error")
+    assert attempts == []

@@ -14,6 +14,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import yaml
 
@@ -113,14 +114,20 @@ def _add_env_info_once(storage: dict[str, Any]) -> None:
 
 
 def run_tasks(lm, task_dir: Path, tasks: list[str]) -> dict[str, Any]:
-    """``simple_evaluate`` on the run's own tasks, with per-item samples."""
+    """``simple_evaluate`` on the run's own tasks, with per-item samples.
+
+    The tasks read local JSON files, so ``datasets``' download counter is off meanwhile: it sends the hub
+    a HEAD request per loaded task (3 s timeout each where a firewall drops packets; ~40 per run).
+    """
+    import datasets
     import lm_eval
     import lm_eval.evaluator
     from lm_eval.tasks import TaskManager
 
     lm_eval.evaluator.add_env_info = _add_env_info_once
     manager = TaskManager(include_path=str(Path(task_dir).resolve()), include_defaults=False)
-    return lm_eval.simple_evaluate(model=lm, tasks=tasks, task_manager=manager, log_samples=True)
+    with mock.patch.object(datasets.config, "HF_UPDATE_DOWNLOAD_COUNTS", False):
+        return lm_eval.simple_evaluate(model=lm, tasks=tasks, task_manager=manager, log_samples=True)
 
 
 def cli_command(model: EvalModel, task_dir: Path | None, tasks: list[str], batch_size: int, out: Path,
