@@ -122,20 +122,24 @@ def comparison_frame(est: Estimator) -> pd.DataFrame:
 class Arm:
     """The cells that play one side of a comparison: the methods playing ``role`` (base, sft, rl, start:
     ``harness.methods`` declares each method's role, and its runs record it), trained on the suite they are
-    evaluated on (``trained_on="here"``), on another suite of a kind (``"math"``/``"gqa"``: e.g. RL trained
-    on math and evaluated on a GQA suite), or on anything (``"any"``). Method variants
-    (``start[method.stage2=…]``) are cells of their method."""
+    evaluated on (``trained_on="here"``), on the suite that a shifted test split shifts (``"source"``: trained
+    on micro_gqa, evaluated on micro_gqa_ood, where the planted shortcut is never right), on another suite of a
+    kind (``"math"``/``"gqa"``: e.g. RL trained on math and evaluated on a GQA suite), or on anything
+    (``"any"``). Method variants (``start[method.stage2=…]``) are cells of their method."""
 
     role: str
     trained_on: str = "here"
 
-    def matches(self, cell: Cell, kinds: dict[str, str] | None = None) -> bool:
+    def matches(self, cell: Cell, kinds: dict[str, str] | None = None, shifted: dict[str, str] | None = None) -> bool:
+        """``shifted``: shifted test split -> the suite it shifts (:attr:`Estimator.shifted`), for ``"source"``."""
         if cell.role != self.role:
             return False
         if self.trained_on == "any":
             return True
         if self.trained_on == "here":
             return cell.data == cell.suite
+        if self.trained_on == "source":
+            return (shifted or {}).get(cell.suite) == cell.data
         return cell.data != cell.suite and suite_kind(cell.data, kinds) == self.trained_on
 
 
@@ -166,6 +170,8 @@ class GainContrast:
     missing: str
 
 
+#: the i.i.d. vs o.o.d. protocol of shortcut-learning studies: runs trained on a suite, evaluated on its shifted split
+RL_BASE_SHIFTED, START_RL_SHIFTED = "RL vs base on the shifted split", "START vs RL on the shifted split"
 QUESTIONS = (
     Question("START vs RL on GQA", "gqa", Arm("start"), Arm("rl"), "method=start and method=rl runs on a GQA suite"),
     Question("START vs RL on math", "math", Arm("start"), Arm("rl"), "method=start and method=rl runs on a math suite"),
@@ -177,6 +183,11 @@ QUESTIONS = (
     Question("RLVR transfer vs direct RL on GQA", "gqa", Arm("rl", "math"), Arm("rl"),
              "method=rl runs trained on a math suite and evaluated on a GQA suite, and method=rl runs trained on it"),
     Question("RL vs SFT", None, Arm("rl"), Arm("sft"), "method=rl and method=sft runs"),
+    Question(RL_BASE_SHIFTED, None, Arm("rl", "source"), BASE,
+             "method=rl and method=base runs evaluated on a shifted test split of the suite RL trained on "
+             "(Suite.shifted: e.g. micro_gqa_ood for data=micro_gqa)"),
+    Question(START_RL_SHIFTED, None, Arm("start", "source"), Arm("rl", "source"),
+             "method=start and method=rl runs evaluated on a shifted test split of the suite they trained on"),
 )
 GAIN_CONTRASTS = (
     GainContrast("RL gain on GQA vs RLVR gain on math", Arm("rl"), BASE, "gqa", "math",
@@ -215,8 +226,8 @@ def paired_frame(est: Estimator, kinds: dict[str, str] | None = None,
             if q.suite_kind is not None and suite_kind(suite, kinds) != q.suite_kind:
                 continue
             cells = est.block(suite, setting)
-            for a in [c for c in cells if q.a.matches(c, kinds)]:
-                for b in [c for c in cells if q.b.matches(c, kinds)]:
+            for a in [c for c in cells if q.a.matches(c, kinds, est.shifted)]:
+                for b in [c for c in cells if q.b.matches(c, kinds, est.shifted)]:
                     answered = True
                     rows += _pair_rows(est, q.title, a, b)
         if not answered:

@@ -192,6 +192,15 @@ def test_difference(delta: float, model: VarianceModel, pairing: str, level: flo
     return Comparison(delta, float(test.lo), float(test.hi), p, pairing, se, df, power, needed, note)
 
 
+def shifted_splits(runs: pd.DataFrame) -> dict[str, str]:
+    """Shifted test split -> the suite it shifts, as the runs record it (``thinking_eval.shifted``)."""
+    out: dict[str, str] = {}
+    for info in runs.get("thinking_eval", pd.Series(dtype=object)):
+        if isinstance(info, dict) and isinstance(info.get("shifted"), dict):
+            out |= info["shifted"]
+    return out
+
+
 class Estimator:
     """Per-cell estimates and paired comparisons for the ok runs of a sweep (see the module docstring).
 
@@ -207,6 +216,7 @@ class Estimator:
         self.sweep_dir = Path(runs.attrs.get("sweep_dir", "."))
         self.ok = ok_runs(runs)
         self.methods = methods_of(runs)
+        self.shifted = shifted_splits(self.ok)  # shifted test split -> the suite it shifts
         self.inconsistent: list[str] = []  # results.json metrics that samples.jsonl does not reproduce
         self.duplicates: list[str] = []  # base cells left out (another base evaluation of the same suite)
         self._records: dict[tuple[str, str], list[dict] | None] = {}

@@ -64,10 +64,11 @@ def synth_records(seed: int, n_items: int, acc: float, nothink: float = 0.2, qua
 def write_run(sweep: Path, method: str, seed: int, data: str = SUITE, status: str = "ok", acc: float = 0.5,
               error: str | None = None, records: list[dict] | None = None, overrides: tuple[str, ...] = (),
               curve: list[dict] | None = None, extra_suites: dict[str, list[dict]] | None = None,
-              method_info: dict | None = None, **budget) -> Path:
+              method_info: dict | None = None, shifted: dict[str, str] | None = None, **budget) -> Path:
     """Write one run folder. With ``records``: samples.jsonl, and metrics = aggregate(records) as the harness
     computes them; without: results.json metrics only (a run without per-item records). ``method_info``: what
-    the run says of its method (default: the registered method's own Display, as a run writes it)."""
+    the run says of its method (default: the registered method's own Display, as a run writes it); ``shifted``:
+    the shifted test splits the run recorded (``thinking_eval.shifted``: split -> the suite it shifts)."""
     name = "__".join([f"data-{data}", f"method-{method}", f"seed-{seed}",
                       *(o.replace("=", "-").replace("/", "_") for o in overrides)])
     folder = sweep / name
@@ -94,7 +95,7 @@ def write_run(sweep: Path, method: str, seed: int, data: str = SUITE, status: st
     result = {"status": status, "method": method, "data": data, "algo": "dapo", "seed": seed, "model": "micro",
               "sweep": "test", "config_hash": "c", "checkpoint": "ckpt", "error": error, "versions": {},
               "git_commit": "x", "budget": budget, "metrics": metrics if status == "ok" else {},
-              "thinking_eval": info,
+              "thinking_eval": info | ({"shifted": shifted} if shifted else {}),
               "method_info": method_info if method_info is not None else dataclasses.asdict(METHODS[method].display)}
     (folder / "results.json").write_text(json.dumps(result), encoding="utf-8")
     (folder / ".hydra").mkdir()

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from analysis.claims import claims_frame
 from analysis.collect import load_runs, read_items
 from analysis.compare import comparison_frame, paired_frame
 from analysis.estimate import Estimator, pseudo_values
@@ -211,3 +212,41 @@ def test_one_base_evaluation_on_a_suite_no_run_trains_on(tmp_path):
     transfer = transfer[transfer.question.str.startswith("RLVR transfer to GQA") & (transfer.metric == "acc")]
     assert list(transfer.suite) == [ood] and list(transfer.b) == [bases[0].display]  # one row
     assert len(est.duplicates) == 1 and est.duplicates[0].startswith("`base (data=") and ood in est.duplicates[0]
+
+
+def test_runs_are_compared_on_the_shifted_split_of_the_suite_they_trained_on(tmp_path):
+    """The i.i.d. vs o.o.d. protocol: START and RL trained on a GQA suite, compared on its shifted split (as the
+    runs record in thinking_eval.shifted) in a question of their own, secondary in claims 2 and 3; the
+    questions and verdicts on the suites themselves do not change."""
+    sweep, ood = tmp_path / "sweep", "micro_gqa_ood"
+    for seed in (0, 1, 2):
+        base_ood = synth_records(7, 80, 0.2, suite=ood, xgen=False)
+        write_run(sweep, "base", seed, data=GQA, records=synth_records(seed, 80, 0.5), extra_suites={ood: base_ood},
+                  shifted={ood: GQA})
+        for method, acc_ood in (("rl", 0.1), ("start", 0.6)):
+            write_run(sweep, method, seed, data=GQA, records=synth_records(40 + seed, 80, 0.7),
+                      extra_suites={ood: synth_records(50 + seed, 80, acc_ood, suite=ood, xgen=False)},
+                      shifted={ood: GQA})
+    est = Estimator(load_runs(sweep))
+    assert est.shifted == {ood: GQA}
+    paired = paired_frame(est)
+    acc = paired[paired.metric == "acc"].set_index("question")
+    assert acc.loc["START vs RL on the shifted split", "suite"] == ood
+    assert acc.loc["START vs RL on the shifted split", "delta"] > 0.3
+    assert acc.loc["RL vs base on the shifted split", "delta"] < -0.02
+    assert acc.loc["START vs RL on GQA", "suite"] == GQA  # (not also on the shifted split)
+    claims = claims_frame(paired)
+    shifted = claims[claims.test.str.contains("shifted split")].set_index("claim")
+    assert set(shifted.role) == {"secondary"} and shifted.loc[3, "outcome"] == "agrees"
+    assert shifted.loc[2, "suite"] == ood
+
+
+def test_without_a_recorded_shifted_split_the_shifted_questions_say_what_they_need(tmp_path):
+    sweep = tmp_path / "sweep"
+    for seed in (0, 1):
+        for method in ("base", "rl", "start"):
+            write_run(sweep, method, seed, data=GQA, records=synth_records(seed, 40, 0.5))
+    paired = paired_frame(Estimator(load_runs(sweep)))
+    row = paired[paired.question == "START vs RL on the shifted split"]
+    assert list(row.status) == ["not available: the sweep has no method=start and method=rl runs evaluated on a "
+                                "shifted test split of the suite they trained on"]
