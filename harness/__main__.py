@@ -25,19 +25,22 @@ from omegaconf import DictConfig
 
 from harness import distributed
 from harness.config import CONF_DIR, ConfigError, register_configs
-from harness.evaluation.metrics import HEADLINE
-from harness.hub import ModelUnavailableError
-from harness.judge import JudgeError
-from harness.run import LOCK_FILE, current_fingerprint, previous_status, reuse_verdict, run, run_lock
-from harness.suites.files import DataFileError, DataUnavailableError
-from harness.sweep import record_config_error, report_progress
-from harness.validate import validate
 
+# The rest of the harness (and with it torch, transformers, TRL, lm-eval) is imported inside the functions,
+# once the config has composed: `--help` and a config that does not compose (an unknown key, a wrong type,
+# an unknown option) answer in about a second instead of after the training stack has loaded.
 log = logging.getLogger("harness")
-#: reported in one line, without a traceback: a model, data set or judge verdict that cannot be had, and
-#: a data file whose rows are malformed (the message names file and line)
-UNAVAILABLE = (ModelUnavailableError, DataUnavailableError, JudgeError, DataFileError)
 register_configs()
+
+
+def unavailable_errors() -> tuple[type[Exception], ...]:
+    """Reported in one line, without a traceback: a model, data set or judge verdict that cannot be had,
+    and a data file whose rows are malformed (the message names file and line)."""
+    from harness.hub import ModelUnavailableError
+    from harness.judge import JudgeError
+    from harness.suites.files import DataFileError, DataUnavailableError
+
+    return ModelUnavailableError, DataUnavailableError, JudgeError, DataFileError
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
@@ -45,6 +48,9 @@ def main(dcfg: DictConfig) -> None:
     hc = HydraConfig.get()
     run_dir = distributed.main_value(Path(hc.runtime.output_dir))  # (accelerate launch: one run folder)
     multirun = hc.mode == RunMode.MULTIRUN
+    from harness.sweep import record_config_error
+    from harness.validate import validate
+
     try:
         cfg = validate(dcfg)
     except ConfigError as e:
@@ -60,6 +66,8 @@ def main(dcfg: DictConfig) -> None:
 def launch(cfg, run_dir: Path, multirun: bool, sweep_dir: Path | None) -> None:
     """Lock the run folder, then decide from the run's status (read under the lock, so a launch that
     finished the run a moment ago is seen) whether to skip it, and otherwise carry it out."""
+    from harness.run import LOCK_FILE, current_fingerprint, previous_status, reuse_verdict, run_lock
+
     with run_lock(run_dir) as held:
         if not held:
             log.warning("skip %s: another process is running it now (%s is locked)", run_dir.name,
@@ -83,13 +91,17 @@ def launch(cfg, run_dir: Path, multirun: bool, sweep_dir: Path | None) -> None:
 
 
 def _run_job(cfg, run_dir: Path, multirun: bool, sweep_dir: Path | None) -> None:
+    from harness.evaluation.metrics import HEADLINE
+    from harness.run import run
+    from harness.sweep import report_progress
+
     if multirun:
         report_progress(sweep_dir, f"start {run_dir.name}")
     try:
         result = run(cfg, run_dir)
         log.info("%s: ok; %s", run_dir.name, ", ".join(f"{k}={v:.3f}" for k, v in result.metrics.items()
                                                        if k.split("/", 1)[-1] in HEADLINE))
-    except UNAVAILABLE as e:  # a model, data set or judge that cannot be had: its message says what to do
+    except unavailable_errors() as e:  # a model, data set or judge that cannot be had: its message says what to do
         if not multirun:
             log.error("%s: %s", type(e).__name__, e)
             sys.exit(2)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +13,7 @@ from omegaconf.errors import ValidationError
 
 from harness.config import CONF_DIR, ConfigError
 from harness.validate import validate
-from tests.conftest import compose_cfg, run_harness
+from tests.conftest import ROOT, compose_cfg, run_harness
 
 GROUPS = ["method", "algo", "model", "data", "eval", "logger", "train"]
 
@@ -85,3 +88,27 @@ def test_cli_config_error_is_one_line_and_exits_2(tmp_path):
     assert "config error" in proc.stdout + proc.stderr and "foo" in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "results.json").exists()
+
+
+LIGHT_ENTRY = """
+import runpy, sys
+sys.argv = ["harness", *sys.argv[1:]]
+try:
+    runpy.run_module("harness", run_name="__main__")
+except SystemExit as e:
+    print("exit", e.code)
+print("loaded", sorted(m for m in ("harness.run", "harness.validate", "torch", "transformers", "trl", "lm_eval",
+                                   "datasets", "peft") if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize("args", [["--help"], ["train.stepz=3"], ["method=ppo"]])
+def test_help_and_configs_that_do_not_compose_answer_before_the_training_stack_loads(args):
+    """``python -m harness --help`` and a config Hydra cannot compose (unknown key, unknown option) need only
+    Hydra and the schema: the heavy libraries load after composition, so the answer comes in about a second."""
+    proc = subprocess.run([sys.executable, "-c", LIGHT_ENTRY, *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "HYDRA_FULL_ERROR": "0"}, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert "loaded []" in out, out[-2000:]
+    named = args[0].split("=")[0].split(".")[-1]  # --help, stepz, method
+    assert ("exit 0" in out) if args == ["--help"] else ("exit 1" in out and named in out)

@@ -19,6 +19,7 @@ import pytest
 
 import harness.__main__ as cli
 import harness.fingerprint
+import harness.run
 from harness.evaluation.answer_cache import AnswerCache, CallCache, cache_key
 from harness.evaluation.lm_eval_bridge import EvalModel
 from harness.fingerprint import changes, code_hash, fingerprint, numeric_versions
@@ -243,7 +244,7 @@ def test_the_status_is_read_after_the_lock_is_taken(tmp_path, relaunch, monkeypa
     cfg = validate(compose_cfg(SCRIPTED))
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    real_lock, order = cli.run_lock, []
+    real_lock, order = harness.run.run_lock, []
 
     @contextmanager
     def lock_after_the_other_launch_finished(folder):
@@ -256,8 +257,9 @@ def test_the_status_is_read_after_the_lock_is_taken(tmp_path, relaunch, monkeypa
         order.append("status")
         return previous_status(folder)
 
-    monkeypatch.setattr(cli, "run_lock", lock_after_the_other_launch_finished)
-    monkeypatch.setattr(cli, "previous_status", status)
+    # (the CLI imports them from harness.run when it launches)
+    monkeypatch.setattr(harness.run, "run_lock", lock_after_the_other_launch_finished)
+    monkeypatch.setattr(harness.run, "previous_status", status)
     carried_out, log = relaunch(cfg)
     assert order == ["lock", "status"]
     assert not carried_out and "skip run: finished earlier with the same fingerprint" in log
