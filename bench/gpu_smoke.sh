@@ -11,7 +11,9 @@
 # MODEL_CFG picks the model config (default qwen2.5-0.5b-instruct, whose tokenizer spreads '</think>' over
 # several tokens; MODEL_CFG=qwen3-0.6b has it as one token: docs/scale.md). METHODS (default "rl start")
 # picks the training methods; GEN_TOKS (default 512) the thinking budget. DEVICE/DTYPE (default cuda/bfloat16) place training and evaluation. EXTRA adds
-# overrides (e.g. EXTRA="train.use_vllm=true"); DRY_RUN=1 only composes the configs.
+# overrides (e.g. EXTRA="train.use_vllm=true"); DRY_RUN=1 only composes the configs. RUN_TIMEOUT (default 900 s)
+# stops a run that takes longer; SUMMARY (default $OUT/summary.txt) gets each run's lines as soon as it ends, so a
+# smoke test cut short still leaves what finished.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${1:?usage: bench/gpu_smoke.sh <local model folder | stand-in> [data folder]}
@@ -34,8 +36,10 @@ ARGS=("${COMMON[@]}" data=gsm8k train.steps=2 train.prompts_per_step=4 train.num
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 python -c "import torch; print('torch', torch.__version__, 'cuda available:', torch.cuda.is_available())"
 
-summary() {  # one line per run: status, wall time, budget, accuracy, evaluation seconds
-  python - "$1" <<'PY'
+SUMMARY=${SUMMARY:-$OUT/summary.txt}
+mkdir -p "$(dirname "$SUMMARY")"
+summary() {  # one line per run: status, wall time, budget, accuracy, evaluation seconds (also into $SUMMARY)
+  python - "$1" <<'PY' | tee -a "$SUMMARY"
 import json, sys
 r = json.load(open(sys.argv[1]))
 ev = r.get("eval_seconds") or {}
@@ -49,8 +53,8 @@ PY
 status=0
 for method in ${METHODS:-rl start}; do
   started=$(date +%s)
-  python -m harness method=$method "hydra.run.dir=$OUT/$method" "${ARGS[@]}" || status=1
-  echo "[gpu_smoke] method=$method: $(( $(date +%s) - started )) s wall (process included)"
+  timeout "${RUN_TIMEOUT:-900}" python -m harness method=$method "hydra.run.dir=$OUT/$method" "${ARGS[@]}" || status=1
+  echo "[gpu_smoke] method=$method: $(( $(date +%s) - started )) s wall (process included)" | tee -a "$SUMMARY"
   [[ -f $OUT/$method/results.json ]] && summary "$OUT/$method/results.json"
 done
 
@@ -61,7 +65,8 @@ if [[ ${COST:-0} == 1 && ${DRY_RUN:-0} != 1 ]]; then
     extra=(); [[ $data == nq_open ]] && extra=(data.train_file=nq_open_efficientqa_dev.jsonl)
     for probes in false true; do
       dir=$OUT/cost-$data-interventions-$probes
-      python -m harness method=base data=$data "${extra[@]}" "hydra.run.dir=$dir" "${COMMON[@]}" \
+      timeout "${RUN_TIMEOUT:-900}" python -m harness method=base data=$data "${extra[@]}" "hydra.run.dir=$dir" \
+        "${COMMON[@]}" \
         "eval.answerers=[{name:self,kind:hf,path:$MODEL}]" eval.interventions=$probes eval.reuse_empty_answers=false \
         eval.reuse_base_evals=false || status=1
       [[ -f $dir/results.json ]] && summary "$dir/results.json"
