@@ -104,7 +104,7 @@ def _run(cfg: Config, run_dir: Path, result: RunResult, tracker: Tracker) -> Non
     suite = get_suite(cfg.data.name, reward=cfg.data.reward, **cfg.data.params)
     n_train = cfg.train.steps * cfg.train.prompts_per_step
     train_items = suite.items("train", n_train, random.Random(cfg.data.gen_seed), cfg.data)
-    test_items = suite.items("test", cfg.data.n_test, random.Random(cfg.data.gen_seed + 1), cfg.data)
+    test_items = suite.test_items(cfg.data)
     if distributed.is_main_process():
         write_jsonl(run_dir / "data" / "train.jsonl", [it.to_json() for it in train_items])
     prompt_ids_hash = hash_strings(sorted(it.question for it in train_items))
@@ -149,7 +149,7 @@ def _extra_suites(cfg: Config) -> list[tuple[DataConfig, Suite, list[Item]]]:
             continue
         data = dataclasses.replace(data_config(name), n_test=cfg.data.n_test, gen_seed=cfg.data.gen_seed)
         suite = get_suite(data.name, reward=data.reward, **data.params)
-        out.append((data, suite, suite.items("test", data.n_test, random.Random(data.gen_seed + 1), data)))
+        out.append((data, suite, suite.test_items(data)))
     return out
 
 

@@ -125,7 +125,7 @@ def test_run_config_draws_real_items(data, extra):
     cfg = validate(compose_cfg([f"data={data}", f"data.path={DATA}", "data.n_test=5", *extra]))
     suite = get_suite(cfg.data.name, reward=cfg.data.reward, **cfg.data.params)
     train = suite.items("train", 8, random.Random(cfg.data.gen_seed), cfg.data)
-    test = suite.items("test", cfg.data.n_test, random.Random(cfg.data.gen_seed + 1), cfg.data)
+    test = suite.test_items(cfg.data)  # (as a run draws them)
     assert len(train) == 8 and len(test) == 5 and not {it.id for it in train} & {it.id for it in test}
 
 

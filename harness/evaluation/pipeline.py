@@ -29,7 +29,6 @@ import functools
 import json
 import logging
 import math
-import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,7 +127,7 @@ def with_shifted_splits(suites: list[tuple[DataConfig, Suite, list[Item]]]
     """``suites``, each followed by its shifted test splits (``Suite.shifted``) unless already listed.
 
     A shifted split takes the suite's data config with its own name and the overridden parameters, and
-    draws its test items as the run draws the suite's (``data.n_test`` items, seed ``data.gen_seed + 1``).
+    draws its test items as the run draws the suite's (:meth:`Suite.test_items`).
     The last element names the suite a split shifts (None for the suites given).
     """
     listed = {suite.name for _, suite, _ in suites}
@@ -141,8 +140,7 @@ def with_shifted_splits(suites: list[tuple[DataConfig, Suite, list[Item]]]
             listed.add(name)
             shifted = dataclasses.replace(data, name=name, params={**data.params, **overrides})
             split = get_suite(name, reward=shifted.reward, **shifted.params)
-            test = split.items("test", shifted.n_test, random.Random(shifted.gen_seed + 1), shifted)
-            plan.append((shifted, split, test, suite.name))
+            plan.append((shifted, split, split.test_items(shifted), suite.name))
     return plan
 
 

@@ -138,6 +138,11 @@ class Suite(ABC):
         """
         return self.generate(split, n, rng)
 
+    def test_items(self, data: Any) -> list[Item]:
+        """A run's test items from its ``data`` config: ``data.n_test`` items of the test split, drawn with
+        seed ``data.gen_seed + 1`` (fixed across run seeds: every run of a sweep is tested on the same items)."""
+        return self.items("test", data.n_test, random.Random(data.gen_seed + 1), data)
+
     @classmethod
     def source_fingerprint(cls, source: Any = None) -> dict[str, str]:
         """The ``data`` part of a run's fingerprint (``harness.fingerprint``) for this suite read from
